@@ -1,0 +1,35 @@
+/**
+ * Storage behind the audit log. The SQLite store is the embedded default; a
+ * Postgres store for team mode implements the same interface. Stores are
+ * dumb: they persist sealed entries atomically and stream them back. Hashing
+ * and verification live in `entry.ts` and `verify.ts`.
+ */
+import type { AuditEntry, AuditInput } from "./entry.ts";
+import type { Checkpoint } from "./checkpoint.ts";
+
+export interface AuditQuery {
+  readonly sinceTs?: string;
+  readonly afterSeq?: number;
+  readonly decision?: string;
+  readonly kind?: string;
+  /** Newest `limit` rows, returned oldest first. */
+  readonly limit?: number;
+}
+
+export interface AuditStore {
+  /** Where the log lives, for messages. */
+  readonly location: string;
+  /**
+   * Seals and appends a batch in one durable transaction. The chain head is
+   * read inside the transaction's write lock, so several processes can append
+   * to one log without forking the chain. Resolves only once committed.
+   */
+  appendBatch(batch: readonly { input: AuditInput; ts: string }[]): Promise<AuditEntry[]>;
+  head(): Promise<{ seq: number; hash: string } | undefined>;
+  /** Streams every entry with seq > afterSeq in seq order, in batches. */
+  scan(afterSeq?: number, batchSize?: number): AsyncIterable<AuditEntry[]>;
+  query(q: AuditQuery): Promise<AuditEntry[]>;
+  addCheckpoint(c: Checkpoint): Promise<void>;
+  checkpoints(): Promise<Checkpoint[]>;
+  close(): Promise<void>;
+}

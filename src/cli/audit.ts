@@ -1,0 +1,213 @@
+/** `aegisclaw audit verify|proof|export` and `aegisclaw logs`: read and prove the audit trail. */
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import type { Command } from "commander";
+import { AegisError, EXIT } from "../errors.ts";
+import { openProfile } from "../config/profile.ts";
+import { keyIdOf, parsePublicKey } from "../audit/checkpoint.ts";
+import { checkpointLine, entryLine, EXPORT_FORMAT, EXPORT_VERSION, headerLine, readExportFile } from "../audit/export.ts";
+import { inclusionProof, leafHash, verifyInclusion } from "../audit/merkle.ts";
+import { openAuditReader, trustedCheckpointKey } from "../audit/open.ts";
+import { verifyAuditLog, type VerifyReport } from "../audit/verify.ts";
+import type { AuditEntry } from "../audit/entry.ts";
+import { parseDuration } from "../policy/constraints.ts";
+import type { Cli } from "./program.ts";
+import { decisionBadge, printJson, println, style, table } from "./output.ts";
+
+function printReport(r: VerifyReport, source: string, extraWarnings: readonly string[] = []): void {
+  if (r.ok) {
+    println(style.green(`✔ audit log intact: ${source}`));
+    println(`  ${r.entries} entries, ${r.checkpoints} signed checkpoint(s)`);
+    if (r.latestCheckpoint) println(`  latest checkpoint: size ${r.latestCheckpoint.treeSize}, root ${r.latestCheckpoint.rootHash.slice(0, 16)}…, key ${r.latestCheckpoint.keyId}, ${r.latestCheckpoint.ts}`);
+  } else if (r.damage) {
+    println(style.red(`✘ audit log DAMAGED at entry ${r.damage.seq}: ${r.damage.kind}`));
+    println(`  ${r.damage.message}`);
+    println("  Keep this file for investigation; entries before the damaged one are still verifiable.");
+  }
+  for (const w of [...extraWarnings, ...r.warnings]) println(style.yellow(`  note: ${w}`));
+}
+
+export function registerAudit(program: Command, cli: Cli): void {
+  const audit = program.command("audit").description("verify, prove and export the tamper-evident audit log");
+
+  audit
+    .command("verify")
+    .description("recompute the hash chain, Merkle tree and checkpoint signatures; exit 5 naming the first damaged entry")
+    .option("--file <export>", "verify an exported JSONL file instead of the profile's log")
+    .option("--pubkey <pem>", "trusted checkpoint public key (default: the profile's; for --file without it, the key inside the file)")
+    .option("--json", "print the report as JSON")
+    .action(
+      cli.action(async (opts: { file?: string; pubkey?: string; json?: boolean }, cmd: Command) => {
+        let report: VerifyReport;
+        const warnings: string[] = [];
+        let source: string;
+        if (opts.file) {
+          const exp = await readExportFile(opts.file);
+          let key;
+          if (opts.pubkey) key = parsePublicKey(readFileSync(opts.pubkey, "utf8"), opts.pubkey);
+          else {
+            key = parsePublicKey(exp.header.publicKey, `the key in ${opts.file}`);
+            warnings.push(`checked against the key inside the file (id ${keyIdOf(key)}); compare it with the key you trust, or pass --pubkey`);
+          }
+          source = opts.file;
+          report = await verifyAuditLog(exp.entries, exp.checkpoints, key);
+        } else {
+          const profile = openProfile(cli.home(cmd));
+          const key = trustedCheckpointKey(profile.paths);
+          const store = openAuditReader(profile.paths);
+          try {
+            report = await verifyAuditLog(store.scan(), await store.checkpoints(), key);
+          } finally {
+            await store.close();
+          }
+          source = profile.paths.auditDb;
+        }
+        if (opts.json) printJson({ source, ...report, warnings: [...warnings, ...report.warnings] });
+        else printReport(report, source, warnings);
+        return report.ok ? EXIT.ok : EXIT.tampered;
+      }),
+    );
+
+  audit
+    .command("proof")
+    .description("print an RFC 6962 inclusion proof that entry SEQ is in the latest signed checkpoint")
+    .argument("<seq>", "sequence number of the entry")
+    .option("--json", "print JSON (the default output is JSON too; --json only drops the summary line)")
+    .action(
+      cli.action(async (seqText: string, opts: { json?: boolean }, cmd: Command) => {
+        const seq = Number(seqText);
+        if (!Number.isSafeInteger(seq) || seq < 1) throw new AegisError("USAGE", `"${seqText}" is not a sequence number`, { exitCode: EXIT.usage });
+        const profile = openProfile(cli.home(cmd));
+        const store = openAuditReader(profile.paths);
+        try {
+          const checkpoint = (await store.checkpoints()).at(-1);
+          if (!checkpoint) throw new AegisError("AUDIT_NOT_FOUND", "There is no signed checkpoint yet; one is written on clean shutdown and every N entries.");
+          if (seq > checkpoint.treeSize) throw new AegisError("AUDIT_NOT_FOUND", `Entry ${seq} is not covered by the latest checkpoint (size ${checkpoint.treeSize}) yet.`);
+          const leaves: Buffer[] = [];
+          let entry: AuditEntry | undefined;
+          for await (const batch of store.scan(0)) {
+            for (const e of batch) {
+              if (e.seq > checkpoint.treeSize) break;
+              leaves.push(leafHash(Buffer.from(e.hash, "hex")));
+              if (e.seq === seq) entry = e;
+            }
+          }
+          if (!entry) throw new AegisError("AUDIT_NOT_FOUND", `Entry ${seq} does not exist.`);
+          const proof = inclusionProof(seq - 1, leaves);
+          const leaf = leafHash(Buffer.from(entry.hash, "hex"));
+          const valid = verifyInclusion(seq - 1, checkpoint.treeSize, leaf, proof, Buffer.from(checkpoint.rootHash, "hex"));
+          printJson({ seq, entryHash: entry.hash, leafHash: leaf.toString("hex"), leafIndex: seq - 1, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, checkpoint, proof: proof.map((p) => p.toString("hex")), valid });
+          if (!opts.json) process.stderr.write(valid ? `inclusion of entry ${seq} in the checkpoint of size ${checkpoint.treeSize}: verified\n` : "the proof does not verify: run aegisclaw audit verify\n");
+          return valid ? EXIT.ok : EXIT.tampered;
+        } finally {
+          await store.close();
+        }
+      }),
+    );
+
+  audit
+    .command("export")
+    .description("write the log as JSONL with its checkpoints and public key, for offline verification (audit verify --file)")
+    .option("--out <file>", "write to this file (atomically) instead of stdout")
+    .action(
+      cli.action(async (opts: { out?: string }, cmd: Command) => {
+        const profile = openProfile(cli.home(cmd));
+        const pubPem = readFileSync(profile.paths.checkpointPub, "utf8");
+        const store = openAuditReader(profile.paths);
+        const tmp = opts.out ? `${opts.out}.tmp-${process.pid}` : undefined;
+        const fd = tmp ? openSync(tmp, "wx", 0o600) : 1;
+        let pending: string[] = [];
+        const flush = (): void => {
+          if (pending.length > 0) writeSync(fd, `${pending.join("\n")}\n`);
+          pending = [];
+        };
+        try {
+          pending.push(headerLine({ type: EXPORT_FORMAT, version: EXPORT_VERSION, exportedAt: new Date().toISOString(), publicKey: pubPem, keyId: keyIdOf(parsePublicKey(pubPem)) }));
+          for await (const batch of store.scan()) {
+            for (const e of batch) pending.push(entryLine(e));
+            flush();
+          }
+          for (const c of await store.checkpoints()) pending.push(checkpointLine(c));
+          flush();
+          if (tmp && opts.out) {
+            fsyncSync(fd);
+            closeSync(fd);
+            renameSync(tmp, opts.out);
+            process.stderr.write(`exported to ${opts.out}\n`);
+          }
+        } finally {
+          await store.close();
+        }
+        return EXIT.ok;
+      }),
+    );
+
+  program
+    .command("logs")
+    .description("show the audit trail: what was decided, approved and run")
+    .option("--since <duration>", "only entries newer than this, e.g. 30m, 2h, 1d")
+    .option("--decision <decision>", "only this decision: allow, deny, ask, approved, rejected, ok, error")
+    .option("--limit <n>", "newest N entries", "50")
+    .option("--follow", "keep printing new entries as they are written (Ctrl-C to stop)")
+    .option("--json", "one JSON object per line")
+    .action(
+      cli.action(async (opts: { since?: string; decision?: string; limit: string; follow?: boolean; json?: boolean }, cmd: Command) => {
+        const profile = openProfile(cli.home(cmd));
+        const limit = Number(opts.limit);
+        if (!Number.isSafeInteger(limit) || limit < 1) throw new AegisError("USAGE", "--limit needs a positive whole number", { exitCode: EXIT.usage });
+        let sinceTs: string | undefined;
+        if (opts.since) {
+          const ms = parseDuration(opts.since);
+          if (ms === undefined) throw new AegisError("USAGE", `--since ${opts.since}: use a duration like 30m, 2h, 1d`, { exitCode: EXIT.usage });
+          sinceTs = new Date(Date.now() - ms).toISOString();
+        }
+        const store = openAuditReader(profile.paths);
+        const print = (entries: readonly AuditEntry[], header: boolean): void => {
+          if (opts.json) {
+            for (const e of entries) println(JSON.stringify({ ...e, detail: JSON.parse(e.detail) as unknown }));
+            return;
+          }
+          const rows = entries.map((e) => [style.dim(String(e.seq)), e.ts.replace("T", " ").slice(0, 19), e.kind, decisionBadge(e.decision), e.action, summarise(e)]);
+          if (rows.length > 0) println(table(header ? [["SEQ", "TIME (UTC)", "KIND", "DECISION", "ACTION", "DETAIL"].map(style.bold), ...rows] : rows));
+        };
+        try {
+          const filter = { ...(sinceTs !== undefined ? { sinceTs } : {}), ...(opts.decision !== undefined ? { decision: opts.decision } : {}) };
+          const first = await store.query({ ...filter, limit });
+          if (first.length === 0 && !opts.follow && !opts.json) println("No audit entries match.");
+          print(first, true);
+          if (!opts.follow) return EXIT.ok;
+          let last = (await store.head())?.seq ?? 0;
+          // Poll: the store is a file another process writes; stop on Ctrl-C.
+          await new Promise<void>((resolve) => {
+            const timer = setInterval(() => {
+              void store.query({ ...filter, afterSeq: last }).then((rows) => {
+                print(rows, false);
+                last = rows.at(-1)?.seq ?? last;
+              });
+            }, 500);
+            process.once("SIGINT", () => {
+              clearInterval(timer);
+              resolve();
+            });
+          });
+          return EXIT.ok;
+        } finally {
+          await store.close();
+        }
+      }),
+    );
+}
+
+function summarise(e: AuditEntry): string {
+  try {
+    const d = JSON.parse(e.detail) as Record<string, unknown>;
+    const parts: string[] = [];
+    if (e.resource) parts.push(e.resource.length > 60 ? `${e.resource.slice(0, 57)}…` : e.resource);
+    if (typeof d.reason === "string" && e.kind === "decision") parts.push(d.reason.length > 80 ? `${d.reason.slice(0, 77)}…` : d.reason);
+    if (typeof d.channel === "string") parts.push(`via ${d.channel}`);
+    if (typeof d.error === "string") parts.push(d.error.slice(0, 80));
+    if (Array.isArray(d.labels) && d.labels.length > 0) parts.push(`[${(d.labels as string[]).join(",")}]`);
+    return parts.join("  ");
+  } catch {
+    return "";
+  }
+}

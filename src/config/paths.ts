@@ -1,0 +1,38 @@
+/** Where a profile keeps its files. One place, so every command agrees. */
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
+
+export interface ProfilePaths {
+  readonly home: string;
+  readonly config: string;
+  readonly policy: string;
+  readonly auditDb: string;
+  readonly keysDir: string;
+  readonly checkpointKey: string;
+  readonly checkpointPub: string;
+  /** State kept by tools (outbox, caches). */
+  readonly dataDir: string;
+}
+
+export function defaultProfileHome(env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = env.AEGISCLAW_HOME;
+  return fromEnv !== undefined && fromEnv !== "" ? resolve(expandHome(fromEnv)) : join(homedir(), ".aegisclaw");
+}
+
+export function expandHome(p: string): string {
+  return p === "~" ? homedir() : p.startsWith("~/") ? join(homedir(), p.slice(2)) : p;
+}
+
+export function profilePaths(home: string): ProfilePaths {
+  const h = resolve(expandHome(home));
+  return {
+    home: h,
+    config: join(h, "config.yaml"),
+    policy: join(h, "policy.yaml"),
+    auditDb: join(h, "audit.db"),
+    keysDir: join(h, "keys"),
+    checkpointKey: join(h, "keys", "audit-checkpoint.pem"),
+    checkpointPub: join(h, "keys", "audit-checkpoint.pub"),
+    dataDir: join(h, "data"),
+  };
+}

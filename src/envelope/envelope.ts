@@ -1,0 +1,266 @@
+/**
+ * The envelope: the one path from a proposed tool call to its side effect.
+ *
+ *   parse args → compute scopes → policy → [approval] → audit(decision)
+ *   → secrets → executor → redaction → audit(outcome)
+ *
+ * Invariants kept here: no side effect without a decision recorded first (if
+ * the audit write fails, nothing runs); default deny for unknown tools,
+ * unparseable arguments, unjudgeable scopes and policy errors; secrets are
+ * revoked whatever happens; the output returned is the redacted one. This
+ * file orchestrates interfaces and nothing else.
+ */
+import { hash } from "node:crypto";
+import { performance } from "node:perf_hooks";
+import { AegisError, errorMessage } from "../errors.ts";
+import type { RateCounter } from "../policy/constraints.ts";
+import { MemoryRateCounter } from "../policy/constraints.ts";
+import type { Decision, Policy } from "../policy/engine.ts";
+import type { Label } from "../policy/labels.ts";
+import { parseScope, ScopeError, type Scope } from "../policy/scope.ts";
+import type { Redactor } from "../guard/redact.ts";
+import { actionDigest, newActionId, type Action } from "./action.ts";
+import { NO_SECRETS, type Approver, type AuditSink, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
+import type { AnyTool } from "./tool.ts";
+
+/** What an adapter (agent loop, MCP gateway, CLI, HTTP API) submits. */
+export interface Proposal {
+  readonly tool: string;
+  readonly args: unknown;
+  readonly skill?: string;
+  readonly session: string;
+  readonly actor: string;
+  readonly labels?: readonly Label[];
+  readonly influencedBy?: readonly string[];
+}
+
+export type Outcome = "executed" | "denied" | "failed";
+
+export interface StageTimings {
+  /** Milliseconds per stage; absent stages did not run. */
+  readonly [stage: string]: number;
+}
+
+export interface EnvelopeResult {
+  readonly actionId: string;
+  readonly outcome: Outcome;
+  readonly decision: Decision["decision"];
+  readonly reason: string;
+  readonly rule: string | undefined;
+  readonly scopes: readonly string[];
+  /** Redacted tool output (executed) or error message (failed). */
+  readonly output: string;
+  readonly exitCode: number | undefined;
+  readonly approval: { approved: boolean; by: string; channel: string } | undefined;
+  readonly timings: StageTimings;
+}
+
+export interface EnvelopeOptions {
+  readonly policy: Policy;
+  readonly audit: AuditSink;
+  readonly approver: Approver;
+  readonly broker: SecretBroker;
+  readonly executor: Executor;
+  readonly redactor: Redactor;
+  readonly workspace: string;
+  readonly rateCounter?: RateCounter;
+  readonly approvalTimeoutMs?: number;
+  readonly toolTimeoutMs?: number;
+  readonly now?: () => Date;
+}
+
+export class Envelope {
+  readonly #tools = new Map<string, AnyTool>();
+  readonly #o: EnvelopeOptions;
+  readonly #rateCounter: RateCounter;
+
+  constructor(options: EnvelopeOptions) {
+    this.#o = options;
+    this.#rateCounter = options.rateCounter ?? new MemoryRateCounter();
+  }
+
+  register(tool: AnyTool): void {
+    if (this.#tools.has(tool.name)) throw new Error(`tool ${tool.name} is already registered`);
+    this.#tools.set(tool.name, tool);
+  }
+
+  /** Names and descriptions of registered tools (for model prompts and `--help`); never the tools themselves. */
+  toolList(): { name: string; description: string; risk: string }[] {
+    return [...this.#tools.values()].map((t) => ({ name: t.name, description: t.description, risk: t.risk }));
+  }
+
+  #scrub(text: string, extra: readonly string[] = []): string {
+    return this.#o.redactor.redact(text, [...this.#o.broker.knownValues(), ...extra]).text;
+  }
+
+  async submit(p: Proposal): Promise<EnvelopeResult> {
+    const timings: Record<string, number> = {};
+    const t0 = performance.now();
+    let mark = t0;
+    const lap = (stage: string): void => {
+      const now = performance.now();
+      timings[stage] = now - mark;
+      mark = now;
+    };
+    const id = newActionId();
+    const labels = p.labels ?? [];
+    const influencedBy = p.influencedBy ?? [];
+    const tool = this.#tools.get(p.tool);
+
+    // 1. Judge. Anything that prevents judging is a deny, recorded like any other.
+    let action: Action | undefined;
+    let decision: Decision;
+    let argRoles = tool?.argRoles;
+    try {
+      if (!tool) throw new AegisError("TOOL_UNKNOWN", `unknown tool ${p.tool}`);
+      const parsed = tool.args.safeParse(p.args);
+      if (!parsed.success) throw new AegisError("ARGS_INVALID", `arguments for ${tool.name} are invalid: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(args)"}: ${i.message}`).join("; ")}`);
+      const args = parsed.data;
+      let scopes: Scope[];
+      try {
+        scopes = tool.scopes(args, { workspace: this.#o.workspace }).map((s) => parseScope(s, { cwd: this.#o.workspace }));
+      } catch (err) {
+        throw new AegisError("ARGS_INVALID", `cannot work out what ${tool.name} would touch: ${errorMessage(err)}`, { cause: err });
+      }
+      action = { id, tool: tool.name, args, scopes, skill: p.skill, session: p.session, labels, influencedBy, actor: p.actor, digest: actionDigest(tool.name, args) };
+      argRoles = tool.argRoles;
+      decision = this.#o.policy.decide(
+        { tool: action.tool, scopes, args, skill: p.skill, labels, argRoles, cwd: this.#o.workspace },
+        { now: this.#now(), rateCounter: this.#rateCounter },
+      );
+    } catch (err) {
+      const reason = err instanceof AegisError || err instanceof ScopeError ? err.message : `policy error: ${errorMessage(err)}`;
+      decision = { decision: "deny", reason, rule: undefined, scopes: [], rateKeys: [] };
+    }
+    lap("policy");
+
+    const scopeTexts = action?.scopes.map((s) => s.text) ?? [];
+    const baseDetail = {
+      id,
+      session: p.session,
+      skill: p.skill ?? null,
+      labels,
+      influencedBy,
+      digest: action?.digest ?? null,
+      args: this.#scrub(JSON.stringify(action?.args ?? p.args ?? null)).slice(0, 4096),
+      rule: decision.rule?.id ?? null,
+      reason: this.#scrub(decision.reason),
+      executor: this.#o.executor.name,
+      sandboxed: this.#o.executor.sandboxed,
+    };
+    // 2. Record the decision before anything happens. If this fails, nothing runs.
+    await this.#o.audit.append({ kind: "decision", actor: p.actor, action: p.tool, resource: scopeTexts.join(" "), decision: decision.decision, detail: baseDetail });
+    lap("audit_decision");
+
+    const result = (outcome: Outcome, output: string, extra: Partial<EnvelopeResult> = {}): EnvelopeResult => ({
+      actionId: id,
+      outcome,
+      decision: decision.decision,
+      reason: decision.reason,
+      rule: decision.rule?.id,
+      scopes: scopeTexts,
+      output,
+      exitCode: undefined,
+      approval: undefined,
+      timings: { ...timings, total: performance.now() - t0 },
+      ...extra,
+    });
+
+    if (decision.decision === "deny" || !action || !tool) return result("denied", "");
+
+    // 3. Ask a person when policy says so.
+    let approval: EnvelopeResult["approval"];
+    if (decision.decision === "ask") {
+      const answer = await this.#ask(action, decision, tool);
+      approval = { approved: answer.approved, by: answer.by, channel: answer.channel };
+      lap("approval");
+      await this.#o.audit.append({
+        kind: "approval",
+        actor: answer.by,
+        action: action.tool,
+        resource: scopeTexts.join(" "),
+        decision: answer.approved ? "approved" : "rejected",
+        detail: { id, digest: action.digest, channel: answer.channel, note: this.#scrub(answer.note ?? "") },
+      });
+      lap("audit_approval");
+      if (!answer.approved) return result("denied", "", { approval, reason: `${decision.reason} — not approved: ${answer.note ?? `${answer.by} said no`}` });
+    }
+
+    // 4. Secrets, execution, redaction. Secrets are revoked whatever happens.
+    let secrets: IssuedSecrets = NO_SECRETS;
+    let outcome: Outcome = "executed";
+    let output = "";
+    let exitCode: number | undefined;
+    try {
+      secrets = await this.#o.broker.issue(action, tool);
+      lap("secrets");
+      for (const key of decision.rateKeys) this.#rateCounter.record(key, this.#now().getTime());
+      const controller = new AbortController();
+      const timer = setTimeout(() => {
+        controller.abort(new Error("tool timed out"));
+      }, this.#o.toolTimeoutMs ?? 120_000);
+      try {
+        const out = await this.#o.executor.execute({ action, tool, secrets, signal: controller.signal });
+        output = out.text;
+        exitCode = out.exitCode;
+      } finally {
+        clearTimeout(timer);
+      }
+      lap("execute");
+    } catch (err) {
+      outcome = "failed";
+      output = errorMessage(err);
+      lap("execute");
+    } finally {
+      await secrets.revoke();
+    }
+    const redacted = this.#o.redactor.redact(output, [...this.#o.broker.knownValues(), ...secrets.values]);
+    lap("redact");
+
+    // 5. Record the outcome with a digest of exactly what is returned.
+    await this.#o.audit.append({
+      kind: "outcome",
+      actor: p.actor,
+      action: action.tool,
+      resource: scopeTexts.join(" "),
+      decision: outcome === "executed" ? "ok" : "error",
+      detail: {
+        id,
+        outputSha256: hash("sha256", redacted.text, "hex"),
+        outputBytes: Buffer.byteLength(redacted.text),
+        redactions: redacted.count,
+        exitCode: exitCode ?? null,
+        error: outcome === "failed" ? redacted.text.slice(0, 1024) : null,
+        timingsMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
+      },
+    });
+    lap("audit_outcome");
+    return result(outcome, redacted.text, { approval, exitCode });
+  }
+
+  async #ask(action: Action, decision: Decision, tool: AnyTool): Promise<{ approved: boolean; by: string; channel: string; note?: string }> {
+    const timeoutMs = this.#o.approvalTimeoutMs ?? 10 * 60_000;
+    const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<{ approved: boolean; by: string; channel: string; note: string }>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort();
+        resolve({ approved: false, by: "system", channel: "timeout", note: `no answer within ${Math.round(timeoutMs / 1000)} s` });
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([
+        this.#o.approver.request({ action, decision, risk: tool.risk, description: tool.description }, controller.signal),
+        timeout,
+      ]);
+    } catch (err) {
+      return { approved: false, by: "system", channel: "error", note: `approver failed: ${errorMessage(err)}` };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #now(): Date {
+    return this.#o.now?.() ?? new Date();
+  }
+}

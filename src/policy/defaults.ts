@@ -1,0 +1,92 @@
+/** The default policy written by `aegisclaw init`: conservative, commented, and meant to be edited. */
+export const DEFAULT_POLICY_YAML = `# AegisClaw policy. Every tool call an agent makes is checked against these rules.
+#
+# How a decision is made:
+#   - A call needs all of its scopes covered (e.g. files.read:/home/you/notes.txt).
+#   - For each scope, every rule whose "match" and "when" fit is considered;
+#     deny beats ask beats allow. No fitting rule means DENY.
+#   - An allow rule may carry constraints, checked against the call's actual
+#     arguments; if one is violated the rule turns into its on_violation
+#     (deny unless you say ask).
+#   - "ask" needs a person to approve the call.
+#
+# Variables: \${workspace} (the agent's workspace), \${home}, \${profile}.
+# Check what this file would do:  aegisclaw policy check --tool files.read --arg path=/etc/passwd
+# See every rule considered:      aegisclaw policy explain --tool email.send --arg to=a@b.example
+version: 1
+rules:
+  # --- Files -----------------------------------------------------------
+  - id: files-read-workspace
+    match: { scope: "files.read:\${workspace}/**" }
+    decision: allow
+    reason: The agent may read files inside its workspace.
+
+  - id: files-write-workspace
+    match: { scope: "files.write:\${workspace}/**" }
+    decision: ask
+    reason: Writing files changes your data; approve each write (or add a narrower allow rule).
+
+  - id: credentials-never
+    match:
+      scope:
+        - "files.*:**/.ssh/**"
+        - "files.*:**/.gnupg/**"
+        - "files.*:**/.aws/**"
+        - "files.*:**/.config/gcloud/**"
+        - "files.*:**/.kube/**"
+        - "files.*:**/.docker/config.json"
+        - "files.*:**/.netrc"
+        - "files.*:**/.env"
+        - "files.*:**/.env.*"
+        - "files.*:**/id_rsa*"
+        - "files.*:**/id_ed25519*"
+        - "files.*:\${profile}/**"
+    decision: deny
+    reason: Credential stores and the AegisClaw profile are never readable by tools, even inside the workspace.
+
+  # --- Commands ----------------------------------------------------------
+  - id: shell-always-asks
+    match: { scope: "shell.exec" }
+    decision: ask
+    reason: Running a command can do anything your user can; every command needs your approval.
+
+  # --- E-mail and messages -----------------------------------------------
+  - id: email-read
+    match: { scope: ["email.read", "calendar.read"] }
+    decision: allow
+    reason: Reading mail and calendars is allowed; what it contains is treated as untrusted input.
+
+  - id: email-send-allowlist
+    match: { scope: "email.send" }
+    decision: allow
+    constraints:
+      # Add the people the agent may write to without asking, e.g. "*@yourcompany.example".
+      recipients: ["you@example.invalid"]
+    on_violation: ask
+    reason: E-mail may go to allowlisted recipients without asking; anyone else needs your approval.
+
+  - id: messages-send-asks
+    match: { scope: "messages.send" }
+    decision: ask
+    reason: Sending chat messages in your name needs your approval.
+
+  # --- Money ---------------------------------------------------------------
+  - id: payments-always-ask
+    match: { scope: "payments.**" }
+    decision: ask
+    reason: Payments always need your approval.
+
+  # --- Network ------------------------------------------------------------
+  - id: net-fetch-asks
+    match: { scope: "net.fetch" }
+    decision: ask
+    reason: Fetching from the network needs approval until you allowlist hosts (constraints.domains).
+
+  # --- Taint: untrusted input steering an outbound action ----------------
+  - id: tainted-outbound-asks
+    match:
+      scope: ["email.send", "messages.send", "net.**", "shell.exec", "payments.**", "files.write", "calendar.write"]
+    when: { tainted: true }
+    decision: ask
+    reason: Untrusted content (an e-mail, a web page, a tool output) influenced this action and it sends data out or changes things.
+`;

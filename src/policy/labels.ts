@@ -1,0 +1,24 @@
+/**
+ * Provenance labels. Every piece of content the model sees, and every Action
+ * it proposes, carries labels saying where its influence came from. The agent
+ * runtime attaches them; policy rules match on them (`when: { tainted: true }`).
+ */
+export type TrustedLabel = "trusted:owner" | "trusted:system";
+export type UntrustedLabel = `untrusted:${string}`;
+export type Label = TrustedLabel | UntrustedLabel;
+
+const LABEL_RE = /^(?:trusted:(?:owner|system)|untrusted:[a-z0-9][a-z0-9._/-]{0,63})$/;
+
+export function parseLabel(text: string): Label | undefined {
+  const normalised = text.normalize("NFKC").trim().toLowerCase();
+  return LABEL_RE.test(normalised) ? (normalised as Label) : undefined;
+}
+
+export function isUntrusted(label: Label): label is UntrustedLabel {
+  return label.startsWith("untrusted:");
+}
+
+/** A context is tainted when anything untrusted influenced it. */
+export function isTainted(labels: readonly Label[]): boolean {
+  return labels.some(isUntrusted);
+}
