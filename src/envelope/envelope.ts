@@ -244,8 +244,9 @@ export class Envelope {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<{ approved: boolean; by: string; channel: string; note: string }>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort();
+        // Settle the timeout before aborting, so the approver's reaction to the abort cannot win the race.
         resolve({ approved: false, by: "system", channel: "timeout", note: `no answer within ${Math.round(timeoutMs / 1000)} s` });
+        controller.abort();
       }, timeoutMs);
     });
     try {
