@@ -41,14 +41,18 @@ export function parseYamlWith<S extends z.ZodType>(text: string, schema: S): Yam
     return {
       ok: false,
       raw: undefined,
-      problems: doc.errors.map((e) => ({ line: e.linePos?.[0]?.line ?? 1, path: "(yaml syntax)", message: e.message.split("\n")[0] ?? e.message })),
+      problems: doc.errors.map((e) => ({ line: counter.linePos(e.pos[0]).line, path: "(yaml syntax)", message: e.message.split("\n")[0] ?? e.message })),
     };
   }
   const raw: unknown = doc.toJS();
   const lineOf = makeLineOf(doc, counter);
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => ({ line: lineOf(i.path), path: pathText(i.path), message: i.message }));
+    const problems = parsed.error.issues.map((i) => {
+      // An unknown key is reported by zod on its parent object; point at the key itself.
+      const path = i.code === "unrecognized_keys" && i.keys[0] !== undefined ? [...i.path, i.keys[0]] : i.path;
+      return { line: lineOf(path), path: pathText(i.path), message: i.message };
+    });
     return { ok: false, raw, problems: problems.sort((a, b) => a.line - b.line) };
   }
   return { ok: true, data: parsed.data, raw, lineOf };

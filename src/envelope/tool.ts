@@ -6,6 +6,7 @@
  */
 import type { z } from "zod";
 import type { ArgRoles } from "../policy/constraints.ts";
+import type { Scope } from "../policy/scope.ts";
 import type { IssuedSecrets } from "./stages.ts";
 
 export type Risk = "low" | "medium" | "high";
@@ -17,6 +18,8 @@ export interface ScopeContext {
 
 export interface ToolRunContext {
   readonly workspace: string;
+  /** The canonical scopes policy judged: tools act on these resources, never on a fresh resolution of the arguments. */
+  readonly scopes: readonly Scope[];
   /** Where tools may keep state (the profile's tool data directory). */
   readonly dataDir: string;
   readonly secrets: IssuedSecrets;

@@ -83,6 +83,8 @@ rules:
     reason: Fetching from the network needs approval until you allowlist hosts (constraints.domains).
 
   # --- Taint: untrusted input steering an outbound action ----------------
+  # An "ask" under when: { tainted: true } only tightens: it turns an allow into
+  # a question, never a deny (or a scope no other rule covers) into one.
   - id: tainted-outbound-asks
     match:
       scope: ["email.send", "messages.send", "net.**", "shell.exec", "payments.**", "files.write", "calendar.write"]

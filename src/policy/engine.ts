@@ -8,6 +8,10 @@
  *    arguments; a violation turns it into its `on_violation` (default deny).
  *  - Among the matching rules, deny beats ask beats allow. No matching rule
  *    means deny.
+ *  - An `ask` rule conditioned on untrusted provenance (`when: { tainted:
+ *    true }`, or `when.labels` naming only untrusted labels) only tightens:
+ *    it raises a scope that another rule covers, and never covers a scope on
+ *    its own. Taint must never turn a default deny into a question.
  *  - The action's decision is the strictest decision over its scopes; an
  *    action with no scopes is denied.
  * The engine is pure except for reading the rate counter and the clock it is
@@ -34,6 +38,8 @@ export interface CompiledRule {
   readonly labels: ((l: string) => boolean)[] | undefined;
   readonly constraints: CompiledConstraints | undefined;
   readonly onViolation: "ask" | "deny";
+  /** An ask conditioned on untrusted provenance: it can raise a covered scope, never cover one. */
+  readonly tightenOnly: boolean;
   readonly spec: RuleSpec;
 }
 
@@ -87,6 +93,9 @@ export function compileRules(
         labels: spec.when?.labels?.map(compileNameMatcher),
         constraints,
         onViolation: spec.on_violation ?? "deny",
+        tightenOnly:
+          spec.decision === "ask" &&
+          (spec.when?.tainted === true || (spec.when?.labels !== undefined && spec.when.labels.every((l) => l.normalize("NFKC").trim().toLowerCase().startsWith("untrusted:")))),
         spec,
       };
     } catch (err) {
@@ -177,12 +186,14 @@ export class Policy {
   #decideScope(req: PolicyRequest, scope: Scope, ctx: Required<DecideContext>, trace: RuleTrace[] | undefined, rateKeys: string[]): ScopeDecision {
     // Every rule that reached the strictest decision is named, so the person approving sees all the reasons.
     let deciders: { decision: DecisionKind; rule: CompiledRule; violations: readonly string[]; satisfied: readonly string[] }[] = [];
+    let covered = false;
     for (const rule of this.rules) {
       const why = this.#mismatch(rule, req, scope);
       if (why !== undefined) {
         trace?.push({ rule: { ...ref(rule), decision: rule.decision }, scope: scope.text, matched: false, note: why });
         continue;
       }
+      if (!rule.tightenOnly) covered = true;
       let decision: DecisionKind = rule.decision;
       let violations: readonly string[] = [];
       let satisfied: readonly string[] = [];
@@ -206,14 +217,17 @@ export class Policy {
         rule: { ...ref(rule), decision: rule.decision },
         scope: scope.text,
         matched: true,
-        note: violations.length > 0 ? `${decision} (constraint violated: ${violations.join("; ")})` : `${decision}${satisfied.length > 0 ? ` (${satisfied.join("; ")})` : ""}`,
+        note:
+          violations.length > 0
+            ? `${decision} (constraint violated: ${violations.join("; ")})`
+            : `${decision}${satisfied.length > 0 ? ` (${satisfied.join("; ")})` : ""}${rule.tightenOnly ? " (tightens only: it cannot cover a scope no other rule covers)" : ""}`,
       });
       const top = deciders[0];
       if (!top || RANK[decision] > RANK[top.decision]) deciders = [{ decision, rule, violations, satisfied }];
       else if (RANK[decision] === RANK[top.decision]) deciders.push({ decision, rule, violations, satisfied });
     }
     const best = deciders[0];
-    if (!best) {
+    if (!best || !covered) {
       return { scope: scope.text, decision: "deny", rule: undefined, reason: `no rule allows ${scope.text} (default deny)`, violations: [], satisfied: [] };
     }
     const explainOne = (d: (typeof deciders)[number]): string =>

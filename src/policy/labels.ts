@@ -14,11 +14,17 @@ export function parseLabel(text: string): Label | undefined {
   return LABEL_RE.test(normalised) ? (normalised as Label) : undefined;
 }
 
+/**
+ * Fails closed: only the two exact trusted labels are trusted. Labels reach
+ * the engine from adapters as plain strings, so a mis-spelt or unnormalised
+ * one (`Untrusted:Email`, ` untrusted:web`, `tainted`) must still taint the
+ * context rather than silently drop out of `when: { tainted: true }`.
+ */
 export function isUntrusted(label: Label): label is UntrustedLabel {
-  return label.startsWith("untrusted:");
+  return label !== "trusted:owner" && label !== "trusted:system";
 }
 
-/** A context is tainted when anything untrusted influenced it. */
+/** A context is tainted when anything untrusted (or unrecognised) influenced it. */
 export function isTainted(labels: readonly Label[]): boolean {
   return labels.some(isUntrusted);
 }

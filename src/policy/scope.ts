@@ -8,8 +8,9 @@
  * into their ASCII (punycode) form, binaries are bare names. Anything that
  * cannot be canonicalised is refused: an unparseable scope is a deny.
  */
-import { realpathSync } from "node:fs";
-import { isAbsolute, join, normalize, resolve, sep } from "node:path";
+import { lstatSync, readlinkSync, realpathSync } from "node:fs";
+import { isIPv6 } from "node:net";
+import { dirname, isAbsolute, normalize, sep } from "node:path";
 import { domainToASCII } from "node:url";
 
 export type ResourceKind = "path" | "host" | "binary" | "opaque";
@@ -53,34 +54,75 @@ export interface PathOptions {
 }
 
 /**
- * Canonical absolute path: NFC, `.`/`..` resolved lexically, then the longest
- * prefix that exists on disk resolved through symlinks, so a link inside the
- * workspace that points at ~/.ssh is judged as ~/.ssh.
+ * Canonical absolute path, judged the way the kernel will open it: relative
+ * paths are joined to `cwd`, then the components are walked in order,
+ * following every symlink that exists (also a dangling one: it is judged as
+ * where it points) and applying `..` to the directory actually reached (so
+ * `ws/link/..` is the link target's parent, not `ws`). Components that do not
+ * exist are kept as written. The result is NFC. A link inside the workspace
+ * that points at ~/.ssh is therefore judged as ~/.ssh.
  */
 export function canonicalPath(input: string, options: PathOptions = {}): string {
   assertCleanText(input, "path");
   if (input.length === 0) throw new ScopeError("path is empty");
-  let p = input.normalize("NFC");
-  if (p === "~" || p.startsWith("~/")) throw new ScopeError("path starts with ~; give an absolute path (the shell, not AegisClaw, expands ~)");
-  p = isAbsolute(p) ? normalize(p) : resolve(options.cwd ?? process.cwd(), p);
-  if (p.length > 1 && p.endsWith(sep)) p = p.slice(0, -1);
-  if (options.resolveSymlinks === false) return p;
-  return resolveExistingPrefix(p);
+  if (input === "~" || input.startsWith("~/")) throw new ScopeError("path starts with ~; give an absolute path (the shell, not AegisClaw, expands ~)");
+  // No lexical normalisation before resolving: `..` must apply after symlinks, as it does in the kernel.
+  const base = options.cwd ?? process.cwd();
+  const absBase = isAbsolute(base) ? base : `${process.cwd()}${sep}${base}`;
+  const raw = isAbsolute(input) ? input : `${absBase}${sep}${input}`;
+  if (options.resolveSymlinks === false) {
+    const p = normalize(raw);
+    return (p.length > 1 && p.endsWith(sep) ? p.slice(0, -1) : p).normalize("NFC");
+  }
+  const resolved = resolveLikeTheKernel(raw);
+  const canonical = resolved.normalize("NFC");
+  // A name on disk may be in another normal form (NFD). If the NFC spelling resolves
+  // elsewhere, the scope would name one file while a tool opens another: refuse.
+  if (canonical !== resolved && resolveLikeTheKernel(canonical) !== canonical) {
+    throw new ScopeError(`path "${input}" is ambiguous: its Unicode-normalised spelling names a different file`);
+  }
+  // A symlink's target is not checked by the caller's input validation: check what it led to.
+  assertCleanText(canonical, "resolved path");
+  return canonical;
 }
 
-function resolveExistingPrefix(p: string): string {
-  const parts = p.split(sep).filter((s) => s.length > 0);
-  for (let i = parts.length; i >= 0; i -= 1) {
-    const prefix = sep + parts.slice(0, i).join(sep);
-    try {
-      const real = realpathSync.native(prefix);
-      const rest = parts.slice(i);
-      return rest.length > 0 ? join(real, ...rest) : real;
-    } catch {
-      // This prefix does not exist (or is unreadable); try a shorter one.
-    }
+const MAX_SYMLINKS = 40;
+
+function resolveLikeTheKernel(abs: string): string {
+  try {
+    // Fast path: the whole path exists.
+    return realpathSync.native(abs);
+  } catch {
+    // Something is missing (or is a dangling link); walk it component by component.
   }
-  return p;
+  const split = (p: string): string[] => p.split(sep).filter((s) => s.length > 0 && s !== ".");
+  let pending = split(abs);
+  let resolved: string = sep;
+  let links = 0;
+  while (pending.length > 0) {
+    const part = pending.shift() ?? "";
+    if (part === "..") {
+      resolved = dirname(resolved);
+      continue;
+    }
+    const candidate = resolved === sep ? `${sep}${part}` : `${resolved}${sep}${part}`;
+    let isLink = false;
+    try {
+      isLink = lstatSync(candidate).isSymbolicLink();
+    } catch {
+      // Does not exist (or cannot be inspected): keep the name as written.
+    }
+    if (!isLink) {
+      resolved = candidate;
+      continue;
+    }
+    links += 1;
+    if (links > MAX_SYMLINKS) throw new ScopeError(`path "${abs}" has too many levels of symbolic links (a loop?)`);
+    const target = readlinkSync(candidate);
+    if (target.startsWith(sep)) resolved = sep;
+    pending = [...split(target), ...pending];
+  }
+  return resolved;
 }
 
 /**
@@ -103,7 +145,19 @@ export function pathReadings(input: string, options: PathOptions = {}): string[]
     readings.add(canonicalPath(decoded, options));
     current = decoded;
   }
+  // Deeper encodings are not guessed at: a path that still decodes further is refused.
+  if (/%[0-9a-fA-F]{2}/.test(current) && safeDecode(current) !== current) {
+    throw new ScopeError("path has more layers of percent-encoding than AegisClaw decodes (3); decode it first");
+  }
   return [...readings];
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    throw new ScopeError("path contains a malformed percent-escape");
+  }
 }
 
 /** Canonical host: lower-case ASCII (punycode for IDN), no trailing dot, no port, no userinfo. */
@@ -115,7 +169,8 @@ export function canonicalHost(input: string): string {
   if (/[/@\\\s?#]/.test(h) || h.length === 0) throw new ScopeError(`"${input}" is not a bare host name`);
   if (h.includes(":")) {
     // Only an IPv6 literal may contain colons; ports are not part of a host scope.
-    if (!/^[0-9a-fA-F:.]+$/.test(h)) throw new ScopeError(`"${input}" is not a bare host name (drop the port)`);
+    // A bare host with a port can look like one when every letter is a hex digit (face.bad:443): ask the parser.
+    if (!isIPv6(h)) throw new ScopeError(`"${input}" is not a bare host name (drop the port)`);
     return h.toLowerCase();
   }
   const ascii = domainToASCII(h.toLowerCase());

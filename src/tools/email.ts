@@ -21,8 +21,9 @@ const Recipients = z.union([z.string().min(3), z.array(z.string().min(3)).min(1)
   },
   { message: "not a list of plain local@domain addresses" },
 );
+// C0, DEL, C1 (NEL) and the Unicode line/paragraph separators: some mail software breaks header lines on each.
 // eslint-disable-next-line no-control-regex
-const NoControl = /^[^\u0000-\u001f\u007f]*$/;
+const NoControl = /^[^\u0000-\u001f\u007f-\u009f\u2028\u2029]*$/;
 
 const SendArgs = z
   .object({
