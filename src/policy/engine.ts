@@ -19,7 +19,7 @@
  */
 import { checkConstraints, DEFAULT_ARG_ROLES, type ArgRoles, type CompiledConstraints, type ConstraintsSpec, type RateCounter, MemoryRateCounter } from "./constraints.ts";
 import { isTainted, type Label } from "./labels.ts";
-import { compileNameMatcher, compileScopePattern, type ScopePattern } from "./pattern.ts";
+import { compileNameMatcher, compileScopePattern, fold, type ScopePattern } from "./pattern.ts";
 import type { DecisionKind, RuleSpec } from "./schema.ts";
 import type { Scope } from "./scope.ts";
 
@@ -159,14 +159,63 @@ function ref(r: CompiledRule): RuleRef {
   return { id: r.id, line: r.line, reason: r.reason };
 }
 
+const CANDIDATE_CACHE_LIMIT = 4096;
+
 export class Policy {
   readonly rules: readonly CompiledRule[];
   readonly source: string;
   readonly #defaultCounter = new MemoryRateCounter();
+  /** Rules whose every scope pattern names one scope exactly, by that name. */
+  readonly #byName = new Map<string, CompiledRule[]>();
+  /** Rules that can match any scope name (tool-only rules, globbed names). */
+  readonly #general: CompiledRule[] = [];
+  /** Per scope name: the rules that could match it, in file order. An index, not a semantic: explain walks every rule. */
+  readonly #candidates = new Map<string, readonly CompiledRule[]>();
 
   constructor(rules: readonly CompiledRule[], source: string) {
     this.rules = rules;
     this.source = source;
+    for (const rule of rules) {
+      const names = rule.scopes?.map((p) => p.literalName);
+      if (!names || names.some((n) => n === undefined)) {
+        this.#general.push(rule);
+        continue;
+      }
+      for (const name of new Set(names as string[])) {
+        const list = this.#byName.get(name) ?? [];
+        list.push(rule);
+        this.#byName.set(name, list);
+      }
+    }
+  }
+
+  #candidatesFor(name: string): readonly CompiledRule[] {
+    const cached = this.#candidates.get(name);
+    if (cached) return cached;
+    const merged = [...(this.#byName.get(name) ?? []), ...this.#general].sort((a, b) => a.index - b.index);
+    if (this.#candidates.size >= CANDIDATE_CACHE_LIMIT) this.#candidates.clear();
+    this.#candidates.set(name, merged);
+    return merged;
+  }
+
+  /** The hot path: does `rule` fit? No strings are built here. */
+  #fits(rule: CompiledRule, req: PolicyRequest, scope: Scope, tainted: boolean, folded: string | undefined): boolean {
+    if (rule.tool && !rule.tool(req.tool)) return false;
+    if (rule.skill && (req.skill === undefined || !rule.skill(req.skill))) return false;
+    if (rule.scopes) {
+      const mode = rule.decision === "allow" ? "exact" : "folded";
+      let any = false;
+      for (const p of rule.scopes) {
+        if (p.matches(scope, mode, folded)) {
+          any = true;
+          break;
+        }
+      }
+      if (!any) return false;
+    }
+    if (rule.tainted !== undefined && tainted !== rule.tainted) return false;
+    if (rule.labels && !req.labels.some((l) => rule.labels?.some((m) => m(l)))) return false;
+    return true;
   }
 
   /** Why `rule` does not fit `scope` in this request, or undefined when it does. */
@@ -187,10 +236,12 @@ export class Policy {
     // Every rule that reached the strictest decision is named, so the person approving sees all the reasons.
     let deciders: { decision: DecisionKind; rule: CompiledRule; violations: readonly string[]; satisfied: readonly string[] }[] = [];
     let covered = false;
-    for (const rule of this.rules) {
-      const why = this.#mismatch(rule, req, scope);
-      if (why !== undefined) {
-        trace?.push({ rule: { ...ref(rule), decision: rule.decision }, scope: scope.text, matched: false, note: why });
+    const tainted = isTainted(req.labels);
+    const folded = scope.resource === undefined ? undefined : fold(scope.resource);
+    // Decisions use the name index; explain walks every rule so its trace is complete.
+    for (const rule of trace ? this.rules : this.#candidatesFor(scope.name)) {
+      if (!this.#fits(rule, req, scope, tainted, folded)) {
+        if (trace) trace.push({ rule: { ...ref(rule), decision: rule.decision }, scope: scope.text, matched: false, note: this.#mismatch(rule, req, scope) ?? "does not match" });
         continue;
       }
       if (!rule.tightenOnly) covered = true;

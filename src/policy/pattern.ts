@@ -19,7 +19,10 @@ import { parseScopeName, resourceKindOf, type ResourceKind, type Scope } from ".
 
 export interface ScopePattern {
   readonly source: string;
-  matches(scope: Scope, mode: "exact" | "folded"): boolean;
+  /** The scope name when the pattern names exactly one (no glob): lets the engine index rules by name. */
+  readonly literalName: string | undefined;
+  /** `folded` is `fold(scope.resource)`, computed once per scope by the caller when matching many patterns. */
+  matches(scope: Scope, mode: "exact" | "folded", folded?: string): boolean;
 }
 
 function escapeRegex(text: string): string {
@@ -71,8 +74,9 @@ export function compileScopePattern(source: string): ScopePattern {
   const nameGlob = colon === -1 ? source.trim() : source.slice(0, colon).trim();
   const resourceGlob = colon === -1 ? undefined : source.slice(colon + 1);
   const nameRe = compileNameGlob(nameGlob.toLowerCase());
+  const literalName = nameGlob.includes("*") ? undefined : parseScopeName(nameGlob);
   if (resourceGlob === undefined) {
-    return { source, matches: (scope) => nameRe.test(scope.name) };
+    return { source, literalName, matches: (scope) => nameRe.test(scope.name) };
   }
   // The resource grammar follows the pattern's family (`files.*` → paths); a wildcard family (`*:x`) is opaque.
   const kind = nameGlob.startsWith("*") ? "opaque" : resourceKindOf(nameGlob.toLowerCase());
@@ -80,9 +84,10 @@ export function compileScopePattern(source: string): ScopePattern {
   const folded = compileResourceGlob(fold(resourceGlob), kind, "");
   return {
     source,
-    matches(scope, mode) {
+    literalName,
+    matches(scope, mode, foldedResource) {
       if (!nameRe.test(scope.name) || scope.resource === undefined) return false;
-      return mode === "exact" ? exact.test(scope.resource) : folded.test(fold(scope.resource));
+      return mode === "exact" ? exact.test(scope.resource) : folded.test(foldedResource ?? fold(scope.resource));
     },
   };
 }
