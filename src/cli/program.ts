@@ -1,4 +1,5 @@
 /** The command tree. Each command group lives in its own file; this one wires them and maps errors to exit codes. */
+import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { EXIT } from "../errors.ts";
 import { defaultProfileHome } from "../config/paths.ts";
@@ -9,7 +10,8 @@ import { registerInit } from "./init.ts";
 import { registerPolicy } from "./policy.ts";
 import { registerQuickstart } from "./quickstart.ts";
 
-export const VERSION = "0.1.0";
+/** The version is package.json's (two levels up from both src/cli and dist/cli). */
+export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
 /** What command handlers get: the profile home and a way to report their exit code. */
 export interface Cli {

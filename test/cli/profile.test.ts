@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { chmodSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -103,6 +105,20 @@ describe("aegisclaw doctor", () => {
 });
 
 describe("cli basics", () => {
+  test("the package's bin is the built CLI with a node shebang, and it runs", async (t) => {
+    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { bin: Record<string, string>; files: string[]; version: string };
+    assert.equal(pkg.bin.aegisclaw, "dist/cli/main.js");
+    assert.ok(pkg.files.includes("dist"));
+    const built = new URL("../../dist/cli/main.js", import.meta.url);
+    if (!existsSync(built)) {
+      t.skip("dist/ is not built (./setup or npm run build builds it)");
+      return;
+    }
+    assert.match(readFileSync(built, "utf8").split("\n")[0] ?? "", /^#!\/usr\/bin\/env node$/);
+    const r = spawnSync(process.execPath, [fileURLToPath(built), "--version"], { encoding: "utf8" });
+    assert.equal(r.stdout.trim(), pkg.version);
+  });
+
   test("--help exits 0 and lists the commands; an unknown command exits 2", async () => {
     const help = await runCli(["--help"]);
     assert.equal(help.code, 0);
