@@ -105,7 +105,7 @@ describe("aegisclaw doctor", () => {
 });
 
 describe("cli basics", () => {
-  test("the package's bin is the built CLI with a node shebang, and it runs", async (t) => {
+  test("the package's bin is the built CLI with a node shebang, and it runs", (t) => {
     const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { bin: Record<string, string>; files: string[]; version: string };
     assert.equal(pkg.bin.aegisclaw, "dist/cli/main.js");
     assert.ok(pkg.files.includes("dist"));
