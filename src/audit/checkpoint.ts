@@ -80,7 +80,12 @@ export function parsePublicKey(publicKeyPem: string, where = "the checkpoint pub
 
 export function verifyCheckpointSignature(c: Checkpoint, publicKey: KeyObject): boolean {
   try {
-    return verify(null, checkpointMessage(c), publicKey, Buffer.from(c.signature, "base64"));
+    // Node's base64 decoder is lenient (it skips stray characters and ignores the unused bits of the last digit),
+    // so many different strings decode to the same signature. Accept only the canonical encoding, so that any
+    // change to the stored text is detected, not just changes that survive decoding.
+    const signature = Buffer.from(c.signature, "base64");
+    if (signature.length !== 64 || signature.toString("base64") !== c.signature) return false;
+    return verify(null, checkpointMessage(c), publicKey, signature);
   } catch {
     return false;
   }

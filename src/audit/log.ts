@@ -7,6 +7,7 @@
  * written join the next batch: one fsync covers many entries.
  */
 import { Buffer } from "node:buffer";
+import { AegisError } from "../errors.ts";
 import type { AuditEntry, AuditInput } from "./entry.ts";
 import type { Checkpoint, CheckpointSigner } from "./checkpoint.ts";
 import { CompactRange, leafHash } from "./merkle.ts";
@@ -111,16 +112,24 @@ export class AuditLog {
 
   /** Signs and stores a checkpoint over every committed entry; returns undefined when there is nothing new. */
   async checkpoint(): Promise<Checkpoint | undefined> {
-    await this.#catchUpRange();
-    const range = this.#range.clone();
-    const size = range.size;
-    const existing = await this.store.checkpoints();
-    const last = existing.at(-1);
-    if (size === 0 || (last && last.treeSize >= size)) return undefined;
-    const cp = this.#signer.sign({ treeSize: size, rootHash: range.root().toString("hex"), ts: this.#now().toISOString(), prevSize: last?.treeSize ?? 0 });
-    await this.store.addCheckpoint(cp);
-    this.#lastCheckpointSize = size;
-    return cp;
+    // Another process appending to the same log can store a checkpoint between our read and our write; the store
+    // then refuses ours (it would not extend the latest one) and we sign again on top of theirs.
+    for (let attempt = 1; ; attempt++) {
+      await this.#catchUpRange();
+      const range = this.#range.clone();
+      const size = range.size;
+      const last = (await this.store.checkpoints()).at(-1);
+      if (last) this.#lastCheckpointSize = Math.max(this.#lastCheckpointSize, last.treeSize);
+      if (size === 0 || (last && last.treeSize >= size)) return undefined;
+      const cp = this.#signer.sign({ treeSize: size, rootHash: range.root().toString("hex"), ts: this.#now().toISOString(), prevSize: last?.treeSize ?? 0 });
+      if (await this.store.addCheckpoint(cp)) {
+        this.#lastCheckpointSize = size;
+        return cp;
+      }
+      if (attempt >= 20) {
+        throw new AegisError("AUDIT_WRITE_FAILED", `Could not store a checkpoint in ${this.store.location}: other writers kept storing theirs first. The entries are recorded; the next checkpoint covers them.`);
+      }
+    }
   }
 
   /** Commits what is queued, writes a final checkpoint, closes the store. */

@@ -39,6 +39,13 @@ CREATE TRIGGER IF NOT EXISTS audit_entries_no_update BEFORE UPDATE ON audit_entr
   BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_entries_no_delete BEFORE DELETE ON audit_entries
   BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+-- INSERT OR REPLACE deletes the old row without firing DELETE triggers (unless recursive_triggers is on): refuse it here.
+CREATE TRIGGER IF NOT EXISTS audit_entries_no_replace BEFORE INSERT ON audit_entries
+  WHEN EXISTS (SELECT 1 FROM audit_entries WHERE seq = NEW.seq)
+  BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_replace BEFORE INSERT ON audit_checkpoints
+  WHEN EXISTS (SELECT 1 FROM audit_checkpoints WHERE tree_size = NEW.tree_size)
+  BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_update BEFORE UPDATE ON audit_checkpoints
   BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_checkpoints
@@ -128,6 +135,10 @@ export class SqliteAuditStore implements AuditStore {
         throw translateSqliteError(err, path, "creating it");
       }
     }
+    if (options.readOnly && path !== ":memory:" && !existsSync(path)) {
+      // SQLite would say "unable to open database file", which reads like a permission problem.
+      throw new AegisError("AUDIT_NOT_FOUND", `There is no audit log at ${path}. Check the path (or --home); \`aegisclaw init\` creates one.`);
+    }
     try {
       this.#db = new DatabaseSync(path, { readOnly: options.readOnly ?? false, timeout: options.busyTimeoutMs ?? 5000 });
     } catch (err) {
@@ -191,10 +202,14 @@ export class SqliteAuditStore implements AuditStore {
 
   // node:sqlite is synchronous; the interface is async so a network-backed store (Postgres) fits it too.
   // eslint-disable-next-line @typescript-eslint/require-await
-  async *scan(afterSeq = 0, batchSize = 4096): AsyncIterable<AuditEntry[]> {
-    const stmt = this.#db.prepare("SELECT * FROM audit_entries WHERE seq > ? ORDER BY seq");
+  async *scan(afterSeq?: number, batchSize = 4096): AsyncIterable<AuditEntry[]> {
+    // Without afterSeq, every row: a row forged with seq <= 0 must reach the verifier (it reports it), not be skipped.
+    const rows =
+      afterSeq === undefined
+        ? this.#db.prepare("SELECT * FROM audit_entries ORDER BY seq").iterate()
+        : this.#db.prepare("SELECT * FROM audit_entries WHERE seq > ? ORDER BY seq").iterate(afterSeq);
     let batch: AuditEntry[] = [];
-    for (const row of stmt.iterate(afterSeq) as Iterable<EntryRow>) {
+    for (const row of rows as Iterable<EntryRow>) {
       batch.push(rowToEntry(row));
       if (batch.length >= batchSize) {
         yield batch;
@@ -229,13 +244,31 @@ export class SqliteAuditStore implements AuditStore {
     return Promise.resolve(rows.map(rowToEntry));
   }
 
-  addCheckpoint(c: Checkpoint): Promise<void> {
+  addCheckpoint(c: Checkpoint): Promise<boolean> {
+    // Checked and inserted under the write lock: with several writers on one file, a checkpoint signed over a stale
+    // "previous checkpoint" would break the checkpoint chain and make an intact log fail verification.
     try {
-      this.#db
-        .prepare("INSERT OR IGNORE INTO audit_checkpoints (tree_size, root_hash, ts, prev_size, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)")
-        .run(c.treeSize, c.rootHash, c.ts, c.prevSize, c.keyId, c.signature);
-      return Promise.resolve();
+      this.#db.exec("BEGIN IMMEDIATE");
     } catch (err) {
+      return Promise.reject(translateSqliteError(err, this.location, "taking the write lock for a checkpoint"));
+    }
+    try {
+      const last = (this.#db.prepare("SELECT max(tree_size) AS size FROM audit_checkpoints").get() as { size: number | null }).size ?? 0;
+      if (c.treeSize <= last || c.prevSize !== last) {
+        this.#db.exec("ROLLBACK");
+        return Promise.resolve(false);
+      }
+      this.#db
+        .prepare("INSERT INTO audit_checkpoints (tree_size, root_hash, ts, prev_size, key_id, signature) VALUES (?, ?, ?, ?, ?, ?)")
+        .run(c.treeSize, c.rootHash, c.ts, c.prevSize, c.keyId, c.signature);
+      this.#db.exec("COMMIT");
+      return Promise.resolve(true);
+    } catch (err) {
+      try {
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+      } catch {
+        // As in appendBatch: report the original error.
+      }
       return Promise.reject(translateSqliteError(err, this.location, "writing a checkpoint"));
     }
   }

@@ -26,10 +26,15 @@ export interface AuditStore {
    */
   appendBatch(batch: readonly { input: AuditInput; ts: string }[]): Promise<AuditEntry[]>;
   head(): Promise<{ seq: number; hash: string } | undefined>;
-  /** Streams every entry with seq > afterSeq in seq order, in batches. */
+  /** Streams every entry with seq > afterSeq (without afterSeq: every row, whatever its seq) in seq order, in batches. */
   scan(afterSeq?: number, batchSize?: number): AsyncIterable<AuditEntry[]>;
   query(q: AuditQuery): Promise<AuditEntry[]>;
-  addCheckpoint(c: Checkpoint): Promise<void>;
+  /**
+   * Stores a checkpoint atomically, only if it extends the latest stored one (`c.prevSize` is the
+   * latest tree size and `c.treeSize` is larger). Resolves false, storing nothing, when another
+   * writer stored a checkpoint first: the caller re-signs on top of it.
+   */
+  addCheckpoint(c: Checkpoint): Promise<boolean>;
   checkpoints(): Promise<Checkpoint[]>;
   close(): Promise<void>;
 }

@@ -2,17 +2,23 @@
  * Audit verification: recompute every entry hash, the chain links, the RFC
  * 6962 tree at every checkpoint size, and every checkpoint signature. Reports
  * the first damaged sequence number and what kind of damage it is.
+ *
+ * The reported sequence number is conservative: every entry before it is
+ * proven by a signed checkpoint (or, after the latest one, by the chain). When
+ * that cannot be narrowed down, damage is reported from the start of the
+ * checkpoint range it falls in, so a visible change further on can never draw
+ * attention away from a rewrite earlier in the same range.
  */
 import { Buffer } from "node:buffer";
 import type { KeyObject } from "node:crypto";
 import { computeEntryHash, GENESIS_HASH, type AuditEntry } from "./entry.ts";
-import { verifyCheckpointSignature, type Checkpoint } from "./checkpoint.ts";
+import { keyIdOf, verifyCheckpointSignature, type Checkpoint } from "./checkpoint.ts";
 import { CompactRange, leafHash } from "./merkle.ts";
 
 export type DamageKind =
   | "modified" // an entry's content no longer matches its hash
   | "deleted" // a sequence number is missing
-  | "reordered" // an entry is not linked to the one before it
+  | "reordered" // an entry is out of order, or not linked to the one before it (reported at the earlier of the two)
   | "truncated" // a signed checkpoint covers more entries than the log holds
   | "bad-signature" // a checkpoint's signature does not verify with the trusted key
   | "checkpoint-mismatch" // the entries no longer produce a signed root
@@ -20,7 +26,10 @@ export type DamageKind =
 
 export interface Damage {
   readonly kind: DamageKind;
-  /** First bad sequence number (for checkpoint damage: the first entry the checkpoint no longer vouches for). */
+  /**
+   * First bad sequence number: every entry before it is proven intact. For checkpoint damage (and truncation), the
+   * first entry that no intact checkpoint vouches for any more.
+   */
   readonly seq: number;
   readonly message: string;
 }
@@ -37,6 +46,17 @@ export interface VerifyReport {
   readonly warnings: readonly string[];
 }
 
+/** Key ids by key: computing one exports the key, which costs more than verifying a small log. */
+const keyIds = new WeakMap<KeyObject, string>();
+function cachedKeyId(key: KeyObject): string {
+  let id = keyIds.get(key);
+  if (id === undefined) {
+    id = keyIdOf(key);
+    keyIds.set(key, id);
+  }
+  return id;
+}
+
 export async function verifyAuditLog(
   batches: AsyncIterable<readonly AuditEntry[]> | Iterable<readonly AuditEntry[]>,
   checkpoints: readonly Checkpoint[],
@@ -46,33 +66,69 @@ export async function verifyAuditLog(
   const warnings: string[] = [];
   const sorted = [...checkpoints].sort((a, b) => a.treeSize - b.treeSize);
 
+  const trustedKeyId = cachedKeyId(publicKey);
+  /** Whether each checkpoint (in `sorted` order) is genuine: a valid signature by the trusted key. */
+  const genuine: boolean[] = [];
   let prevSize = 0;
   for (const cp of sorted) {
+    let ok = false;
     if (!verifyCheckpointSignature(cp, publicKey)) {
       damages.push({ kind: "bad-signature", seq: prevSize + 1, message: `checkpoint at tree size ${cp.treeSize} has a signature that does not verify with the trusted key` });
-    } else if (cp.prevSize !== prevSize) {
-      damages.push({ kind: "checkpoint-gap", seq: prevSize + 1, message: `checkpoint at tree size ${cp.treeSize} follows the one at ${cp.prevSize}, but the previous checkpoint present is at ${prevSize}: a checkpoint was removed` });
+    } else if (cp.keyId !== trustedKeyId) {
+      // The key id is not part of the signed message; a record naming another key was altered.
+      damages.push({ kind: "bad-signature", seq: prevSize + 1, message: `checkpoint at tree size ${cp.treeSize} names key ${cp.keyId}, but it verifies with the trusted key ${trustedKeyId}: the checkpoint record was altered` });
+    } else {
+      ok = true;
+      if (cp.prevSize !== prevSize) {
+        damages.push({ kind: "checkpoint-gap", seq: prevSize + 1, message: `checkpoint at tree size ${cp.treeSize} follows the one at ${cp.prevSize}, but the previous checkpoint present is at ${prevSize}: a checkpoint was removed` });
+      }
     }
+    genuine.push(ok);
     prevSize = cp.treeSize;
   }
 
-  const range = new CompactRange();
+  // Two Merkle ranges are checked against the checkpoints.
+  //  - `stored`: the leaves of the entries as stored, in order. Every root must match; this alone detects any change.
+  //  - `claimed`: position k holds the hash that the chain itself testifies for entry k, i.e. the prevHash of entry
+  //    k+1 (a single missing entry is filled in that way too). It only exists after the first damaged entry (before
+  //    that the two ranges are equal) and only while the damage is of that shape. If its root matches a signed one,
+  //    every entry before the first damaged one is proven, so the damage can be named precisely ("entry 20 was
+  //    deleted") instead of only "entries 1..50 no longer produce the signed root" — which is what is reported when
+  //    the chain's testimony does not match either (a rewrite, re-chained, with a decoy further on).
+  // Leaves are pushed one entry late, when the next entry (and so the testimony) is known.
+  const stored = new CompactRange();
+  let claimed: CompactRange | undefined;
+  let claimedBroken = false;
+  /** Per checkpoint: did the stored / claimed range reach its size, and did the root match. */
+  const storedMatch: (boolean | undefined)[] = [];
+  const claimedMatch: (boolean | undefined)[] = [];
+  let storedCp = 0;
+  let claimedCp = 0;
+  const check = (range: CompactRange, results: (boolean | undefined)[], from: number): number => {
+    let i = from;
+    for (let cp = sorted[i]; cp !== undefined && cp.treeSize <= range.size; cp = sorted[i]) {
+      if (cp.treeSize === range.size) results[i] = range.root().toString("hex") === cp.rootHash;
+      i += 1;
+    }
+    return i;
+  };
+  const pushStored = (hash: string): void => {
+    stored.push(leafHash(Buffer.from(hash, "hex")));
+    storedCp = check(stored, storedMatch, storedCp);
+  };
+  const pushClaimed = (hash: string): void => {
+    if (!claimed) return;
+    claimed.push(leafHash(Buffer.from(hash, "hex")));
+    claimedCp = check(claimed, claimedMatch, claimedCp);
+  };
+
   let expectedSeq = 1;
   let prevHash = GENESIS_HASH;
-  let cpIndex = 0;
   let firstEntryDamage: Damage | undefined;
-  let lastMatchedSize = 0;
-
-  const checkRoots = (): void => {
-    for (let cp = sorted[cpIndex]; cp !== undefined && cp.treeSize === range.size; cp = sorted[cpIndex]) {
-      if (range.root().toString("hex") !== cp.rootHash) {
-        damages.push({ kind: "checkpoint-mismatch", seq: lastMatchedSize + 1, message: `entries ${lastMatchedSize + 1}..${cp.treeSize} no longer produce the root signed at ${cp.ts}: history was rewritten` });
-      } else {
-        lastMatchedSize = cp.treeSize;
-      }
-      cpIndex += 1;
-    }
-  };
+  /** Sequence number of the entry whose prevHash did not match, when that was the first damage. */
+  let brokenLink: number | undefined;
+  /** The previous entry, whose leaves are not pushed yet. */
+  let pending: AuditEntry | undefined;
 
   for await (const batch of batches) {
     for (const e of batch) {
@@ -84,25 +140,71 @@ export async function verifyAuditLog(
         } else if (computeEntryHash(e) !== e.hash) {
           firstEntryDamage = { kind: "modified", seq: e.seq, message: `entry ${e.seq} was modified: its content does not match its hash` };
         } else if (e.prevHash !== prevHash) {
-          firstEntryDamage = { kind: "reordered", seq: e.seq, message: `entry ${e.seq} is not linked to entry ${e.seq - 1}: entries were reordered, replaced or inserted` };
+          // Either this entry or the one before it was altered (its hash recomputed), replaced or inserted: the
+          // damage starts at the earlier one.
+          brokenLink = e.seq;
+          firstEntryDamage = { kind: "reordered", seq: Math.max(1, e.seq - 1), message: `entry ${e.seq} is not linked to entry ${e.seq - 1}: one of them was altered, replaced or inserted, or entries were reordered` };
+        }
+        // Fork the claimed range from the stored one as it was before the pending entry's leaf.
+        if (firstEntryDamage !== undefined) {
+          claimed = stored.clone();
+          claimedCp = storedCp;
+          for (let i = 0; i < storedCp; i++) claimedMatch[i] = storedMatch[i];
         }
       }
+      if (claimed && !claimedBroken) {
+        const lastSeq = pending?.seq ?? 0;
+        if (e.seq === lastSeq + 1) {
+          if (pending) pushClaimed(e.prevHash);
+        } else if (e.seq === lastSeq + 2) {
+          // One entry missing: the next one still testifies to its hash.
+          if (pending) pushClaimed(pending.hash);
+          pushClaimed(e.prevHash);
+        } else {
+          claimedBroken = true;
+        }
+      }
+      if (pending) pushStored(pending.hash);
+      pending = e;
       prevHash = e.hash;
       expectedSeq = e.seq + 1;
-      range.push(leafHash(Buffer.from(e.hash, "hex")));
-      checkRoots();
     }
   }
-  checkRoots();
-  // Entry damage names the exact entry, so it goes first among reports at the same sequence number.
-  if (firstEntryDamage) damages.unshift(firstEntryDamage);
-
-  const entries = range.size;
-  const uncovered = sorted[cpIndex];
-  if (uncovered !== undefined) {
-    const cp = uncovered;
-    damages.push({ kind: "truncated", seq: entries + 1, message: `a checkpoint signed at ${cp.ts} covers ${cp.treeSize} entries but the log holds ${entries}: entries ${entries + 1}..${cp.treeSize} were removed` });
+  if (pending) {
+    pushStored(pending.hash);
+    if (!claimedBroken) pushClaimed(pending.hash);
   }
+
+  // Walk the checkpoints in order. One is satisfied when it is genuine and either range reproduces its root; a
+  // damage is reported from the first entry after the last satisfied checkpoint (everything before it is proven).
+  const entries = stored.size;
+  let lastSatisfied = 0;
+  for (const [i, cp] of sorted.entries()) {
+    const s = storedMatch[i];
+    const c = claimed ? claimedMatch[i] : s;
+    if (s === true || c === true) {
+      if (genuine[i] !== true) continue;
+      lastSatisfied = cp.treeSize;
+      // The chain's testimony is signed: where a link broke, the entry before it is the one that changed.
+      if (s !== true && brokenLink !== undefined && brokenLink - 1 >= 1 && brokenLink - 1 <= cp.treeSize && firstEntryDamage?.kind === "reordered") {
+        const k = brokenLink - 1;
+        firstEntryDamage = { kind: "modified", seq: k, message: `entry ${k} was modified: it is not the entry that entry ${brokenLink} and the checkpoint signed at ${cp.ts} vouch for` };
+      }
+      continue;
+    }
+    if (s === false || c === false) {
+      const inside = firstEntryDamage !== undefined && firstEntryDamage.seq > lastSatisfied && firstEntryDamage.seq <= cp.treeSize ? ` (${firstEntryDamage.message})` : "";
+      damages.push({ kind: "checkpoint-mismatch", seq: lastSatisfied + 1, message: `entries ${lastSatisfied + 1}..${cp.treeSize} no longer produce the root signed at ${cp.ts}: history was rewritten${inside}` });
+      continue;
+    }
+    // Neither range reached this size: entries were cut off. Later checkpoints are unreached too; one report does.
+    const held = Math.max(entries, claimed?.size ?? 0);
+    const unproven = lastSatisfied < held ? `, and entries ${lastSatisfied + 1}..${held} can no longer be checked against it` : "";
+    damages.push({ kind: "truncated", seq: lastSatisfied + 1, message: `a checkpoint signed at ${cp.ts} covers ${cp.treeSize} entries but the log holds ${held}: entries ${held + 1}..${cp.treeSize} were removed${unproven}` });
+    break;
+  }
+
+  if (firstEntryDamage) damages.push(firstEntryDamage);
 
   const latest = sorted.at(-1);
   const unsealed = latest ? Math.max(0, entries - latest.treeSize) : entries;
@@ -117,7 +219,7 @@ export async function verifyAuditLog(
     checkpoints: sorted.length,
     latestCheckpoint: latest ? { treeSize: latest.treeSize, rootHash: latest.rootHash, ts: latest.ts, keyId: latest.keyId } : undefined,
     unsealed,
-    rootHash: range.root().toString("hex"),
+    rootHash: stored.root().toString("hex"),
     damage: damages[0],
     warnings,
   };
