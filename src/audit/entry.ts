@@ -1,9 +1,10 @@
 /**
  * The audit entry and its canonical encoding.
  *
- * hash = SHA-256(encode(entry without hash)), where encode is a domain tag
- * followed by every field as a 4-byte big-endian length and its UTF-8 bytes,
- * in a fixed order. Length prefixes make the encoding unambiguous (no field can
+ * hash = SHA-256(0x00 || encode(entry without hash)), where encode is a
+ * domain tag followed by every field as a 4-byte big-endian length and its
+ * UTF-8 bytes, in a fixed order. The 0x00 prefix makes the entry hash its
+ * RFC 6962 leaf hash: one hash serves the chain and the Merkle tree. Length prefixes make the encoding unambiguous (no field can
  * "borrow" bytes from the next), which is all a hash chain needs; it is also
  * faster to compute than JSON canonicalisation on the verify path.
  */
@@ -41,24 +42,60 @@ export interface AuditEntry {
 }
 
 export const GENESIS_HASH = "0".repeat(64);
-const DOMAIN_TAG = Buffer.from("aegisclaw.audit.entry.v1", "utf8");
+const DOMAIN_TAG = "aegisclaw.audit.entry.v1";
+/** RFC 6962 leaf prefix: the entry hash is the entry's Merkle leaf hash. */
+const LEAF_PREFIX = 0x00;
 
-export function encodeEntry(e: Omit<AuditEntry, "hash">): Buffer {
-  const fields = [String(e.seq), e.ts, e.kind, e.actor, e.action, e.resource, e.decision, e.detail, e.prevHash];
-  const parts: Buffer[] = [DOMAIN_TAG];
-  let total = DOMAIN_TAG.length;
-  for (const field of fields) {
-    const bytes = Buffer.from(field, "utf8");
-    const len = Buffer.allocUnsafe(4);
-    len.writeUInt32BE(bytes.length, 0);
-    parts.push(len, bytes);
-    total += 4 + bytes.length;
-  }
-  return Buffer.concat(parts, total);
+// One growing scratch buffer: encoding is on the verify hot path (hundreds of thousands of entries per second),
+// and building ten small Buffers per entry cost more than the hashing itself.
+let scratch = Buffer.allocUnsafe(8192);
+
+let offset = 0;
+function put(field: string): void {
+  const n = scratch.write(field, offset + 4, "utf8");
+  scratch.writeUInt32BE(n, offset);
+  offset += 4 + n;
 }
 
+function encodeIntoScratch(e: Omit<AuditEntry, "hash">): number {
+  const seq = String(e.seq);
+  // UTF-8 needs at most 3 bytes per UTF-16 code unit; 9 length prefixes of 4 bytes.
+  const worst = 1 + DOMAIN_TAG.length + 36 + 3 * (seq.length + e.ts.length + e.kind.length + e.actor.length + e.action.length + e.resource.length + e.decision.length + e.detail.length + e.prevHash.length);
+  if (worst > scratch.length) scratch = Buffer.allocUnsafe(Math.max(worst, scratch.length * 2));
+  scratch[0] = LEAF_PREFIX;
+  offset = 1 + scratch.write(DOMAIN_TAG, 1, "latin1");
+  put(seq);
+  put(e.ts);
+  put(e.kind);
+  put(e.actor);
+  put(e.action);
+  put(e.resource);
+  put(e.decision);
+  put(e.detail);
+  put(e.prevHash);
+  return offset;
+}
+
+/** The canonical encoding of an entry (without the leaf prefix): tag, then each field length-prefixed. */
+export function encodeEntry(e: Omit<AuditEntry, "hash">): Buffer {
+  const n = encodeIntoScratch(e);
+  return Buffer.from(scratch.subarray(1, n));
+}
+
+/** SHA-256(0x00 || encodeEntry(e)), hex: the chain hash and, as bytes, the RFC 6962 leaf of the entry. */
 export function computeEntryHash(e: Omit<AuditEntry, "hash">): string {
-  return hash("sha256", encodeEntry(e), "hex");
+  const n = encodeIntoScratch(e);
+  return hash("sha256", scratch.subarray(0, n), "hex");
+}
+
+/**
+ * The Merkle leaf hash of a stored entry: its hash, which already is an RFC 6962 leaf hash. A damaged hash
+ * column (not 64 hex digits) still gets a 32-byte leaf, one no honest entry has, so verification reports the
+ * damage instead of failing on it.
+ */
+export function entryLeaf(e: { readonly hash: string }): Buffer {
+  const leaf = Buffer.from(e.hash, "hex");
+  return leaf.length === 32 && e.hash.length === 64 ? leaf : hash("sha256", `aegisclaw.audit.malformed-hash\n${e.hash}`, "buffer");
 }
 
 /** Assigns sequence numbers and chain hashes to a batch, continuing from `head`. Pure. */

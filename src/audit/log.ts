@@ -6,11 +6,11 @@
  * acts on an unrecorded decision. Appends that arrive while a batch is being
  * written join the next batch: one fsync covers many entries.
  */
-import { Buffer } from "node:buffer";
 import { AegisError } from "../errors.ts";
 import type { AuditEntry, AuditInput } from "./entry.ts";
+import { entryLeaf } from "./entry.ts";
 import type { Checkpoint, CheckpointSigner } from "./checkpoint.ts";
-import { CompactRange, leafHash } from "./merkle.ts";
+import { CompactRange } from "./merkle.ts";
 import type { AuditStore } from "./store.ts";
 
 export interface AuditLogOptions {
@@ -103,7 +103,7 @@ export class AuditLog {
   #catchUpRange(): Promise<void> {
     const run = this.#rangeLock.then(async () => {
       for await (const batch of this.store.scan(this.#range.size)) {
-        for (const e of batch) this.#range.push(leafHash(Buffer.from(e.hash, "hex")));
+        for (const e of batch) this.#range.push(entryLeaf(e));
       }
     });
     this.#rangeLock = run.catch(() => undefined);

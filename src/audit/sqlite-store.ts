@@ -65,6 +65,9 @@ interface EntryRow {
   hash: string;
 }
 
+const ENTRY_COLUMNS = "seq, ts, kind, actor, action, resource, decision, detail, prev_hash, hash";
+type EntryArray = [number, string, string, string, string, string, string, string, string, string];
+
 function rowToEntry(r: EntryRow): AuditEntry {
   return {
     seq: r.seq,
@@ -203,20 +206,23 @@ export class SqliteAuditStore implements AuditStore {
   // node:sqlite is synchronous; the interface is async so a network-backed store (Postgres) fits it too.
   // eslint-disable-next-line @typescript-eslint/require-await
   async *scan(afterSeq?: number, batchSize = 4096): AsyncIterable<AuditEntry[]> {
+    // Keyset pages of rows as arrays: about twice as fast as iterating row objects, which matters to verify.
     // Without afterSeq, every row: a row forged with seq <= 0 must reach the verifier (it reports it), not be skipped.
-    const rows =
-      afterSeq === undefined
-        ? this.#db.prepare("SELECT * FROM audit_entries ORDER BY seq").iterate()
-        : this.#db.prepare("SELECT * FROM audit_entries WHERE seq > ? ORDER BY seq").iterate(afterSeq);
-    let batch: AuditEntry[] = [];
-    for (const row of rows as Iterable<EntryRow>) {
-      batch.push(rowToEntry(row));
-      if (batch.length >= batchSize) {
-        yield batch;
-        batch = [];
+    const page = this.#db.prepare(`SELECT ${ENTRY_COLUMNS} FROM audit_entries WHERE seq > ? ORDER BY seq LIMIT ?`);
+    page.setReturnArrays(true);
+    let after = afterSeq ?? Number.MIN_SAFE_INTEGER;
+    for (;;) {
+      const rows = page.all(after, batchSize) as unknown as EntryArray[];
+      if (rows.length === 0) return;
+      const batch = new Array<AuditEntry>(rows.length);
+      for (let i = 0; i < rows.length; i += 1) {
+        const r = rows[i] as EntryArray;
+        batch[i] = { seq: r[0], ts: r[1], kind: r[2], actor: r[3], action: r[4], resource: r[5], decision: r[6], detail: r[7], prevHash: r[8], hash: r[9] };
       }
+      after = (rows[rows.length - 1] as EntryArray)[0];
+      yield batch;
+      if (rows.length < batchSize) return;
     }
-    if (batch.length > 0) yield batch;
   }
 
   query(q: AuditQuery): Promise<AuditEntry[]> {

@@ -9,11 +9,10 @@
  * checkpoint range it falls in, so a visible change further on can never draw
  * attention away from a rewrite earlier in the same range.
  */
-import { Buffer } from "node:buffer";
 import type { KeyObject } from "node:crypto";
-import { computeEntryHash, GENESIS_HASH, type AuditEntry } from "./entry.ts";
+import { computeEntryHash, entryLeaf, GENESIS_HASH, type AuditEntry } from "./entry.ts";
 import { keyIdOf, verifyCheckpointSignature, type Checkpoint } from "./checkpoint.ts";
-import { CompactRange, leafHash } from "./merkle.ts";
+import { CompactRange } from "./merkle.ts";
 
 export type DamageKind =
   | "modified" // an entry's content no longer matches its hash
@@ -113,12 +112,12 @@ export async function verifyAuditLog(
     return i;
   };
   const pushStored = (hash: string): void => {
-    stored.push(leafHash(Buffer.from(hash, "hex")));
+    stored.push(entryLeaf({ hash }));
     storedCp = check(stored, storedMatch, storedCp);
   };
   const pushClaimed = (hash: string): void => {
     if (!claimed) return;
-    claimed.push(leafHash(Buffer.from(hash, "hex")));
+    claimed.push(entryLeaf({ hash }));
     claimedCp = check(claimed, claimedMatch, claimedCp);
   };
 

@@ -5,10 +5,11 @@ import { AegisError, EXIT } from "../errors.ts";
 import { openProfile } from "../config/profile.ts";
 import { keyIdOf, parsePublicKey } from "../audit/checkpoint.ts";
 import { checkpointLine, entryLine, EXPORT_FORMAT, EXPORT_VERSION, headerLine, readExportFile } from "../audit/export.ts";
-import { inclusionProof, leafHash, verifyInclusion } from "../audit/merkle.ts";
+import { inclusionProof, verifyInclusion } from "../audit/merkle.ts";
 import { openAuditReader, trustedCheckpointKey } from "../audit/open.ts";
 import { verifyAuditLog, type VerifyReport } from "../audit/verify.ts";
 import type { AuditEntry } from "../audit/entry.ts";
+import { entryLeaf } from "../audit/entry.ts";
 import { parseDuration } from "../policy/constraints.ts";
 import type { Cli } from "./program.ts";
 import { decisionBadge, printJson, println, style, table } from "./output.ts";
@@ -87,13 +88,13 @@ export function registerAudit(program: Command, cli: Cli): void {
           for await (const batch of store.scan(0)) {
             for (const e of batch) {
               if (e.seq > checkpoint.treeSize) break;
-              leaves.push(leafHash(Buffer.from(e.hash, "hex")));
+              leaves.push(entryLeaf(e));
               if (e.seq === seq) entry = e;
             }
           }
           if (!entry) throw new AegisError("AUDIT_NOT_FOUND", `Entry ${seq} does not exist.`);
           const proof = inclusionProof(seq - 1, leaves);
-          const leaf = leafHash(Buffer.from(entry.hash, "hex"));
+          const leaf = entryLeaf(entry);
           const valid = verifyInclusion(seq - 1, checkpoint.treeSize, leaf, proof, Buffer.from(checkpoint.rootHash, "hex"));
           printJson({ seq, entryHash: entry.hash, leafHash: leaf.toString("hex"), leafIndex: seq - 1, treeSize: checkpoint.treeSize, rootHash: checkpoint.rootHash, checkpoint, proof: proof.map((p) => p.toString("hex")), valid });
           if (!opts.json) process.stderr.write(valid ? `inclusion of entry ${seq} in the checkpoint of size ${checkpoint.treeSize}: verified\n` : "the proof does not verify: run aegisclaw audit verify\n");

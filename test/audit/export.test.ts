@@ -9,10 +9,10 @@ import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 
 import { keyIdOf, parsePublicKey, type Checkpoint } from "../../src/audit/checkpoint.ts";
-import { computeEntryHash, type AuditEntry } from "../../src/audit/entry.ts";
+import { computeEntryHash, type AuditEntry, entryLeaf } from "../../src/audit/entry.ts";
 import { checkpointLine, entryLine, EXPORT_FORMAT, EXPORT_VERSION, headerLine, readExportFile } from "../../src/audit/export.ts";
 import { AuditLog } from "../../src/audit/log.ts";
-import { leafHash, merkleRoot } from "../../src/audit/merkle.ts";
+import { merkleRoot } from "../../src/audit/merkle.ts";
 import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
 import { verifyAuditLog, type VerifyReport } from "../../src/audit/verify.ts";
 import { AegisError, type ErrorCode } from "../../src/errors.ts";
@@ -83,7 +83,7 @@ test("an export reads back and verifies offline, against the key inside it and a
   assert.deepEqual(entries.map((e) => e.seq), Array.from({ length: 130 }, (_, i) => i + 1));
   for (const e of entries) assert.equal(e.hash, computeEntryHash(e));
   assert.deepEqual(exp.checkpoints.map((c) => c.treeSize), [50, 100, 130]);
-  assert.equal(exp.checkpoints.at(-1)?.rootHash, merkleRoot(entries.map((e) => leafHash(Buffer.from(e.hash, "hex")))).toString("hex"));
+  assert.equal(exp.checkpoints.at(-1)?.rootHash, merkleRoot(entries.map((e) => entryLeaf(e))).toString("hex"));
 
   for (const report of [await verifyFile(file), await verifyFile(file, key.publicKey)]) {
     assert.equal(report.ok, true, report.damage?.message);
@@ -174,7 +174,7 @@ test("an export re-signed with another key verifies only against the key inside 
     prev = next.hash;
     return next;
   });
-  const leaves = rewritten.map((e) => leafHash(Buffer.from(e.hash, "hex")));
+  const leaves = rewritten.map((e) => entryLeaf(e));
   const cps = lines.slice(131).filter((l) => l !== "").map((l) => JSON.parse(l) as Checkpoint);
   const forged = cps.map((c) => attacker.signer.sign({ treeSize: c.treeSize, rootHash: merkleRoot(leaves.slice(0, c.treeSize)).toString("hex"), ts: c.ts, prevSize: c.prevSize }));
   const file = join(dir, "forged.jsonl");

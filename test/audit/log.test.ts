@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 
 import { keyIdOf, verifyCheckpointSignature, type Checkpoint } from "../../src/audit/checkpoint.ts";
-import { computeEntryHash, GENESIS_HASH, type AuditEntry, type AuditInput } from "../../src/audit/entry.ts";
+import { computeEntryHash, GENESIS_HASH, type AuditEntry, type AuditInput, entryLeaf } from "../../src/audit/entry.ts";
 import { AuditLog } from "../../src/audit/log.ts";
-import { inclusionProof, leafHash, merkleRoot, verifyInclusion } from "../../src/audit/merkle.ts";
+import { inclusionProof, merkleRoot, verifyInclusion } from "../../src/audit/merkle.ts";
 import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
 import type { AuditQuery, AuditStore } from "../../src/audit/store.ts";
 import { tempDir } from "../helpers/tmp.ts";
@@ -48,7 +48,7 @@ class CountingStore implements AuditStore {
   }
 }
 
-const leavesOf = (entries: readonly AuditEntry[]): Buffer[] => entries.map((e) => leafHash(Buffer.from(e.hash, "hex")));
+const leavesOf = (entries: readonly AuditEntry[]): Buffer[] => entries.map((e) => entryLeaf(e));
 
 test("each append is chained and durably committed before its promise resolves", async (t) => {
   const dir = tempDir(t);
@@ -267,13 +267,13 @@ test("inclusion proofs for entries verify against the latest signed checkpoint",
   const root = Buffer.from(cp.rootHash, "hex");
   for (const e of entries) {
     const proof = inclusionProof(e.seq - 1, leaves);
-    assert.equal(verifyInclusion(e.seq - 1, cp.treeSize, leafHash(Buffer.from(e.hash, "hex")), proof, root), true, `entry ${e.seq}`);
+    assert.equal(verifyInclusion(e.seq - 1, cp.treeSize, entryLeaf(e), proof, root), true, `entry ${e.seq}`);
   }
   // A modified entry (its recomputed hash) is not in the tree, and a proof for one index does not prove another.
   const e5 = entries[4] as AuditEntry;
   const forged = computeEntryHash({ ...e5, decision: e5.decision === "allow" ? "deny" : "allow" });
-  assert.equal(verifyInclusion(4, cp.treeSize, leafHash(Buffer.from(forged, "hex")), inclusionProof(4, leaves), root), false);
-  assert.equal(verifyInclusion(5, cp.treeSize, leafHash(Buffer.from(e5.hash, "hex")), inclusionProof(4, leaves), root), false);
+  assert.equal(verifyInclusion(4, cp.treeSize, Buffer.from(forged, "hex"), inclusionProof(4, leaves), root), false);
+  assert.equal(verifyInclusion(5, cp.treeSize, entryLeaf(e5), inclusionProof(4, leaves), root), false);
   // Proofs against an earlier checkpoint (size 40 or more) verify too.
   const first = (await reader.checkpoints())[0] as Checkpoint;
   const prefix = leaves.slice(0, first.treeSize);

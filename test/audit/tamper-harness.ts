@@ -16,9 +16,9 @@ import { join } from "node:path";
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 
 import type { Checkpoint, CheckpointSigner } from "../../src/audit/checkpoint.ts";
-import { computeEntryHash, GENESIS_HASH, type AuditEntry } from "../../src/audit/entry.ts";
+import { computeEntryHash, GENESIS_HASH, type AuditEntry, entryLeaf } from "../../src/audit/entry.ts";
 import { AuditLog } from "../../src/audit/log.ts";
-import { leafHash, merkleRoot } from "../../src/audit/merkle.ts";
+import { merkleRoot } from "../../src/audit/merkle.ts";
 import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
 import { verifyAuditLog, type DamageKind, type VerifyReport } from "../../src/audit/verify.ts";
 import { input, makeKey, readAll, type TestKey } from "./helpers.ts";
@@ -394,7 +394,7 @@ export const rechainFrom = (t: Tamperer, from: number): AuditEntry[] => {
   return out;
 };
 
-const leavesOf = (entries: readonly AuditEntry[]): Buffer[] => entries.map((e) => leafHash(Buffer.from(e.hash, "hex")));
+const leavesOf = (entries: readonly AuditEntry[]): Buffer[] => entries.map((e) => entryLeaf(e));
 
 const resign = (signer: CheckpointSigner, c: Pick<Checkpoint, "treeSize" | "rootHash" | "ts" | "prevSize">): Checkpoint => signer.sign(c);
 
