@@ -1,13 +1,16 @@
 /**
  * Export format: JSON Lines. Line 1 is a header with the checkpoint public
- * key; then every entry; then every checkpoint. An offline verifier (the same
- * CLI, `audit verify --file`) checks it with a key it trusts.
+ * key; then every entry; then every checkpoint; then an end record with the
+ * counts, so a file cut at a line boundary is refused rather than read as a
+ * shorter log. An offline verifier (the same CLI, `audit verify --file`)
+ * checks it with a key it trusts.
  */
 import { createReadStream } from "node:fs";
 import { createInterface } from "node:readline";
 import { AegisError } from "../errors.ts";
 import type { AuditEntry } from "./entry.ts";
-import type { Checkpoint } from "./checkpoint.ts";
+import { keyIdOf, parsePublicKey, type Checkpoint } from "./checkpoint.ts";
+import type { AuditStore } from "./store.ts";
 
 export const EXPORT_FORMAT = "aegisclaw-audit-export";
 export const EXPORT_VERSION = 1;
@@ -28,6 +31,22 @@ export function entryLine(e: AuditEntry): string {
 }
 export function checkpointLine(c: Checkpoint): string {
   return JSON.stringify({ type: "checkpoint", ...c });
+}
+export function endLine(entries: number, checkpoints: number): string {
+  return JSON.stringify({ type: "end", entries, checkpoints });
+}
+
+/** The whole export as text chunks (each ends with a newline), read page by page from the store. */
+export async function* exportAuditLog(store: AuditStore, publicKeyPem: string, exportedAt = new Date()): AsyncIterable<string> {
+  yield `${headerLine({ type: EXPORT_FORMAT, version: EXPORT_VERSION, exportedAt: exportedAt.toISOString(), publicKey: publicKeyPem, keyId: keyIdOf(parsePublicKey(publicKeyPem)) })}\n`;
+  let entries = 0;
+  for await (const batch of store.scan()) {
+    entries += batch.length;
+    yield `${batch.map(entryLine).join("\n")}\n`;
+  }
+  const checkpoints = await store.checkpoints();
+  if (checkpoints.length > 0) yield `${checkpoints.map(checkpointLine).join("\n")}\n`;
+  yield `${endLine(entries, checkpoints.length)}\n`;
 }
 
 const str = (v: unknown): v is string => typeof v === "string";
@@ -51,6 +70,8 @@ function asCheckpoint(o: Record<string, unknown>, line: number, file: string): C
 export async function readExportFile(file: string): Promise<{ header: ExportHeader; checkpoints: Checkpoint[]; entries: AuditEntry[][] }> {
   const rl = createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity });
   let header: ExportHeader | undefined;
+  let end: { entries: number; checkpoints: number } | undefined;
+  let entryCount = 0;
   const checkpoints: Checkpoint[] = [];
   const batches: AuditEntry[][] = [[]];
   let line = 0;
@@ -64,6 +85,7 @@ export async function readExportFile(file: string): Promise<{ header: ExportHead
       } catch {
         throw new AegisError("AUDIT_CORRUPT", `${file}:${line}: not JSON (the export is truncated or damaged)`);
       }
+      if (end !== undefined) throw new AegisError("AUDIT_CORRUPT", `${file}:${line}: data after the end record (the file was edited)`);
       if (line === 1) {
         if (o.type !== EXPORT_FORMAT || !str(o.publicKey) || !str(o.keyId) || !int(o.version)) throw new AegisError("AUDIT_CORRUPT", `${file}: not an AegisClaw audit export (bad header)`);
         if (o.version > EXPORT_VERSION) throw new AegisError("AUDIT_TOO_NEW", `${file} is export format ${o.version}; this AegisClaw reads up to ${EXPORT_VERSION}. Upgrade to verify it.`);
@@ -72,8 +94,12 @@ export async function readExportFile(file: string): Promise<{ header: ExportHead
         let last = batches.at(-1);
         if (!last || last.length >= 4096) batches.push((last = []));
         last.push(asEntry(o, line, file));
+        entryCount += 1;
       } else if (o.type === "checkpoint") {
         checkpoints.push(asCheckpoint(o, line, file));
+      } else if (o.type === "end") {
+        if (!int(o.entries) || !int(o.checkpoints)) throw new AegisError("AUDIT_CORRUPT", `${file}:${line}: malformed end record`);
+        end = { entries: o.entries, checkpoints: o.checkpoints };
       } else {
         throw new AegisError("AUDIT_CORRUPT", `${file}:${line}: unknown record type`);
       }
@@ -83,5 +109,9 @@ export async function readExportFile(file: string): Promise<{ header: ExportHead
     throw new AegisError("AUDIT_NOT_FOUND", `Cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { cause: err });
   }
   if (!header) throw new AegisError("AUDIT_CORRUPT", `${file} is empty: not an AegisClaw audit export`);
+  if (!end) throw new AegisError("AUDIT_CORRUPT", `${file} is truncated: it has no end record (read ${entryCount} entries and ${checkpoints.length} checkpoints). Export again, or find the complete copy.`);
+  if (end.entries !== entryCount || end.checkpoints !== checkpoints.length) {
+    throw new AegisError("AUDIT_CORRUPT", `${file}: the end record counts ${end.entries} entries and ${end.checkpoints} checkpoints, but the file holds ${entryCount} and ${checkpoints.length}: lines were removed or added`);
+  }
   return { header, checkpoints, entries: batches };
 }

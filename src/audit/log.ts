@@ -58,7 +58,7 @@ export class AuditLog {
 
   /** Queues an entry; resolves with the sealed entry once it is durably committed. */
   append(input: AuditInput): Promise<AuditEntry> {
-    if (this.#closed) return Promise.reject(new Error("audit log is closed"));
+    if (this.#closed) return Promise.reject(new AegisError("AUDIT_WRITE_FAILED", "The audit log is closed; nothing more can be recorded through it (the action was not run). This is a bug in the caller: report it."));
     return new Promise<AuditEntry>((resolve, reject) => {
       this.#pending.push({ input, ts: this.#now().toISOString(), resolve, reject });
       this.#scheduleDrain();

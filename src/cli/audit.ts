@@ -1,12 +1,12 @@
 /** `aegisclaw audit verify|proof|export` and `aegisclaw logs`: read and prove the audit trail. */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
+import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import type { Command } from "commander";
 import { AegisError, EXIT } from "../errors.ts";
 import { openProfile } from "../config/profile.ts";
 import { keyIdOf, parsePublicKey } from "../audit/checkpoint.ts";
-import { checkpointLine, entryLine, EXPORT_FORMAT, EXPORT_VERSION, headerLine, readExportFile } from "../audit/export.ts";
+import { exportAuditLog, readExportFile } from "../audit/export.ts";
 import { inclusionProof, verifyInclusion } from "../audit/merkle.ts";
-import { openAuditReader, trustedCheckpointKey } from "../audit/open.ts";
+import { openAuditLog, openAuditReader, trustedCheckpointKey } from "../audit/open.ts";
 import { verifyAuditLog, type VerifyReport } from "../audit/verify.ts";
 import type { AuditEntry } from "../audit/entry.ts";
 import { entryLeaf } from "../audit/entry.ts";
@@ -51,6 +51,10 @@ export function registerAudit(program: Command, cli: Cli): void {
           }
           source = opts.file;
           report = await verifyAuditLog(exp.entries, exp.checkpoints, key);
+          if (report.ok && report.unsealed > 0) {
+            // `audit export` seals the log first, so every entry of an untouched export is covered by a checkpoint.
+            report = { ...report, ok: false, damage: { kind: "truncated", seq: report.entries - report.unsealed + 1, message: `${report.unsealed} entries are not covered by any signed checkpoint; an export is sealed when written, so checkpoints were removed from this file` } };
+          }
         } else {
           const profile = openProfile(cli.home(cmd));
           const key = trustedCheckpointKey(profile.paths);
@@ -113,31 +117,27 @@ export function registerAudit(program: Command, cli: Cli): void {
       cli.action(async (opts: { out?: string }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
         const pubPem = readFileSync(profile.paths.checkpointPub, "utf8");
+        // Seal first: a checkpoint over every entry, so the export proves it is complete up to now.
+        const log = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
+        await log.close();
         const store = openAuditReader(profile.paths);
         const tmp = opts.out ? `${opts.out}.tmp-${process.pid}` : undefined;
         const fd = tmp ? openSync(tmp, "wx", 0o600) : 1;
-        let pending: string[] = [];
-        const flush = (): void => {
-          if (pending.length > 0) writeSync(fd, `${pending.join("\n")}\n`);
-          pending = [];
-        };
+        let done = false;
         try {
-          pending.push(headerLine({ type: EXPORT_FORMAT, version: EXPORT_VERSION, exportedAt: new Date().toISOString(), publicKey: pubPem, keyId: keyIdOf(parsePublicKey(pubPem)) }));
-          for await (const batch of store.scan()) {
-            for (const e of batch) pending.push(entryLine(e));
-            flush();
-          }
-          for (const c of await store.checkpoints()) pending.push(checkpointLine(c));
-          flush();
-          if (tmp && opts.out) {
-            fsyncSync(fd);
-            closeSync(fd);
-            renameSync(tmp, opts.out);
-            process.stderr.write(`exported to ${opts.out}\n`);
-          }
+          for await (const chunk of exportAuditLog(store, pubPem)) writeSync(fd, chunk);
+          if (tmp) fsyncSync(fd);
+          done = true;
         } finally {
+          if (tmp) {
+            closeSync(fd);
+            // Atomic: the file appears complete or not at all.
+            if (done && opts.out) renameSync(tmp, opts.out);
+            else rmSync(tmp, { force: true });
+          }
           await store.close();
         }
+        if (opts.out) process.stderr.write(`exported to ${opts.out}\n`);
         return EXIT.ok;
       }),
     );

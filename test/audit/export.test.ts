@@ -5,12 +5,13 @@
 import { test, type TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, truncateSync, writeFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { KeyObject } from "node:crypto";
 
 import { keyIdOf, parsePublicKey, type Checkpoint } from "../../src/audit/checkpoint.ts";
 import { computeEntryHash, type AuditEntry, entryLeaf } from "../../src/audit/entry.ts";
-import { checkpointLine, entryLine, EXPORT_FORMAT, EXPORT_VERSION, headerLine, readExportFile } from "../../src/audit/export.ts";
+import { checkpointLine, endLine, exportAuditLog, readExportFile } from "../../src/audit/export.ts";
 import { AuditLog } from "../../src/audit/log.ts";
 import { merkleRoot } from "../../src/audit/merkle.ts";
 import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
@@ -19,12 +20,11 @@ import { AegisError, type ErrorCode } from "../../src/errors.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { input, makeKey, type TestKey } from "./helpers.ts";
 
-/** Writes an export of the store exactly as src/cli/audit.ts does: header, every entry, every checkpoint, "\n" after each. */
+/** Writes an export of the store with the same function `aegisclaw audit export` uses. */
 async function writeExport(store: SqliteAuditStore, publicKeyPem: string, out: string): Promise<void> {
-  const lines = [headerLine({ type: EXPORT_FORMAT, version: EXPORT_VERSION, exportedAt: new Date().toISOString(), publicKey: publicKeyPem, keyId: keyIdOf(parsePublicKey(publicKeyPem)) })];
-  for await (const batch of store.scan()) for (const e of batch) lines.push(entryLine(e));
-  for (const c of await store.checkpoints()) lines.push(checkpointLine(c));
-  writeFileSync(out, `${lines.join("\n")}\n`, { mode: 0o600 });
+  let text = "";
+  for await (const chunk of exportAuditLog(store, publicKeyPem)) text += chunk;
+  writeFileSync(out, text, { mode: 0o600 });
 }
 
 interface Exported {
@@ -70,12 +70,20 @@ const isAegis =
 /** Line index of entry `seq` (line 0 is the header). */
 const entryAt = (seq: number): number => seq;
 
+/** An editor who knows the format: drops the end record and writes one that matches what is left. */
+function withEnd(lines: readonly (string | undefined)[]): string {
+  const kept = lines.filter((l): l is string => l !== undefined && l !== "" && !l.startsWith('{"type":"end"'));
+  const count = (type: string): number => kept.filter((l) => l.startsWith(`{"type":"${type}"`)).length;
+  return `${[...kept, endLine(count("entry"), count("checkpoint"))].join("\n")}\n`;
+}
+
 test("an export reads back and verifies offline, against the key inside it and against the trusted key", async (t) => {
   const { file, key, lines } = await exported(t);
   assert.equal(lines.at(-1), "", "the file ends with a newline");
   const exp = await readExportFile(file);
-  assert.equal(exp.header.type, EXPORT_FORMAT);
-  assert.equal(exp.header.version, EXPORT_VERSION);
+  assert.equal(exp.header.type, "aegisclaw-audit-export");
+  assert.equal(exp.header.version, 1);
+  assert.match(lines.at(-2) ?? "", /^\{"type":"end","entries":130,"checkpoints":3\}$/);
   assert.equal(exp.header.keyId, keyIdOf(key.publicKey));
   assert.equal(exp.header.publicKey, key.publicKeyPem);
   const entries = exp.entries.flat();
@@ -151,7 +159,7 @@ test("edited exports are detected", async (t) => {
 
   for (const c of cases) {
     const file = join(dir, "edited.jsonl");
-    writeFileSync(file, c.lines.join("\n"));
+    writeFileSync(file, withEnd(c.lines));
     const report = await verifyFile(file, key.publicKey);
     assert.equal(report.ok, false, `${c.name}: not detected`);
     assert.ok(report.damage);
@@ -175,17 +183,11 @@ test("an export re-signed with another key verifies only against the key inside 
     return next;
   });
   const leaves = rewritten.map((e) => entryLeaf(e));
-  const cps = lines.slice(131).filter((l) => l !== "").map((l) => JSON.parse(l) as Checkpoint);
+  const cps = lines.slice(131).filter((l) => l.startsWith('{"type":"checkpoint"')).map((l) => JSON.parse(l) as Checkpoint);
   const forged = cps.map((c) => attacker.signer.sign({ treeSize: c.treeSize, rootHash: merkleRoot(leaves.slice(0, c.treeSize)).toString("hex"), ts: c.ts, prevSize: c.prevSize }));
   const file = join(dir, "forged.jsonl");
-  writeFileSync(
-    file,
-    [
-      headerLine({ type: EXPORT_FORMAT, version: EXPORT_VERSION, exportedAt: new Date().toISOString(), publicKey: attacker.publicKeyPem, keyId: attacker.signer.keyId }),
-      ...rewritten.map((e) => JSON.stringify(e)),
-      ...forged.map(checkpointLine),
-    ].join("\n") + "\n",
-  );
+  const header = { ...(JSON.parse(lines[0] ?? "") as Record<string, unknown>), publicKey: attacker.publicKeyPem, keyId: attacker.signer.keyId };
+  writeFileSync(file, withEnd([JSON.stringify(header), ...rewritten.map((e) => JSON.stringify(e)), ...forged.map(checkpointLine)]));
   // This is why `audit verify --file` without --pubkey warns to compare the key: the file vouches for itself.
   assert.equal((await verifyFile(file)).ok, true);
   const trusted = await verifyFile(file, key.publicKey);
@@ -218,28 +220,29 @@ test("a truncated or damaged export file is a clear AegisError", async (t) => {
   await assert.rejects(readExportFile(write("empty.jsonl", "")), isAegis("AUDIT_CORRUPT", /is empty/));
   await assert.rejects(readExportFile(write("not-export.jsonl", '{"hello":"world"}\n')), isAegis("AUDIT_CORRUPT", /bad header/));
   const header = JSON.parse(lines[0] ?? "") as Record<string, unknown>;
-  await assert.rejects(readExportFile(write("future.jsonl", `${JSON.stringify({ ...header, version: EXPORT_VERSION + 1 })}\n`)), isAegis("AUDIT_TOO_NEW", /Upgrade/));
+  await assert.rejects(readExportFile(write("future.jsonl", `${JSON.stringify({ ...header, version: 2 })}\n`)), isAegis("AUDIT_TOO_NEW", /Upgrade/));
   await assert.rejects(readExportFile(write("unknown.jsonl", `${lines[0] ?? ""}\n{"type":"mystery"}\n`)), isAegis("AUDIT_CORRUPT", /unknown\.jsonl:2: unknown record type/));
   const badEntry = { ...(JSON.parse(lines[1] ?? "") as Record<string, unknown>), seq: "1" };
   await assert.rejects(readExportFile(write("bad-entry.jsonl", `${lines[0] ?? ""}\n${JSON.stringify(badEntry)}\n`)), isAegis("AUDIT_CORRUPT", /bad-entry\.jsonl:2: not a well-formed audit entry/));
-  const badCp = { ...(JSON.parse(lines.at(-2) ?? "") as Record<string, unknown>), treeSize: null };
+  const badCp = { ...(JSON.parse(lines.findLast((l) => l.startsWith('{"type":"checkpoint"')) ?? "") as Record<string, unknown>), treeSize: null };
   await assert.rejects(readExportFile(write("bad-cp.jsonl", `${lines[0] ?? ""}\n${JSON.stringify(badCp)}\n`)), isAegis("AUDIT_CORRUPT", /not a well-formed checkpoint/));
   await assert.rejects(readExportFile(join(dir, "missing.jsonl")), isAegis("AUDIT_NOT_FOUND", /Cannot read .*missing\.jsonl \(ENOENT\)/));
 });
 
-test("known limit: an export cut at a line boundary loses its checkpoints (they come last) and verifies only with a warning", async (t) => {
+test("an export cut at a line boundary is refused; one with a forged end record shows its entries unsealed", async (t) => {
   const { dir, key, lines } = await exported(t);
-  // Cut after entry 100: no checkpoint line survives, so nothing says the file was longer.
   const cut = join(dir, "cut.jsonl");
   writeFileSync(cut, `${lines.slice(0, entryAt(100) + 1).join("\n")}\n`);
-  const report = await verifyFile(cut, key.publicKey);
-  assert.equal(report.ok, true);
-  assert.equal(report.checkpoints, 0);
-  assert.match(report.warnings.join("\n"), /no signed checkpoint yet/);
-  // Cut among the checkpoint lines: the remaining ones still vouch for their prefix; the rest is unsealed.
-  const partial = join(dir, "partial.jsonl");
-  writeFileSync(partial, `${lines.slice(0, -2).join("\n")}\n`);
-  const p = await verifyFile(partial, key.publicKey);
-  assert.equal(p.ok, true);
-  assert.equal(p.unsealed, 30);
+  await assert.rejects(readExportFile(cut), isAegis("AUDIT_CORRUPT", /truncated: it has no end record \(read 100 entries and 0 checkpoints\)/));
+  const recounted = join(dir, "recounted.jsonl");
+  writeFileSync(recounted, `${lines.slice(0, -3).join("\n")}\n${endLine(130, 3)}\n`);
+  await assert.rejects(readExportFile(recounted), isAegis("AUDIT_CORRUPT", /end record counts 130 entries and 3 checkpoints, but the file holds 130 and 2/));
+  // Someone who also forges the end record: the remaining checkpoints vouch for their prefix, the rest is unsealed
+  // (the CLI refuses exports with unsealed entries, because `audit export` seals the log before writing).
+  const forgedEnd = join(dir, "forged-end.jsonl");
+  writeFileSync(forgedEnd, withEnd(lines.slice(0, -3)));
+  const report = await verifyFile(forgedEnd, key.publicKey);
+  assert.equal(report.unsealed, 30);
+  await writeFile(join(dir, "after-end.jsonl"), `${lines.join("\n")}${lines[1] ?? ""}\n`);
+  await assert.rejects(readExportFile(join(dir, "after-end.jsonl")), isAegis("AUDIT_CORRUPT", /data after the end record/));
 });

@@ -136,6 +136,13 @@ describe("aegisclaw audit and logs", () => {
     const report = JSON.parse(t.stdout) as { damage: { kind: string; seq: number } };
     assert.equal(report.damage.kind, "modified");
     assert.equal(report.damage.seq, idx);
+    // Drop every checkpoint and forge a matching end record: the entries are then unsealed, which an export never is.
+    const kept = readFileSync(out, "utf8").split("\n").filter((l) => l !== "" && !l.startsWith('{"type":"checkpoint"') && !l.startsWith('{"type":"end"'));
+    const unsealed = join(dir, "unsealed.jsonl");
+    writeFileSync(unsealed, `${[...kept, JSON.stringify({ type: "end", entries: kept.length - 1, checkpoints: 0 })].join("\n")}\n`);
+    const u = await runCli(["audit", "verify", "--file", unsealed, "--pubkey", pub]);
+    assert.equal(u.code, 5, u.stdout);
+    assert.match(u.stdout, /not covered by any signed checkpoint/);
   });
 
   test("proof prints an inclusion proof that verifies", async () => {
