@@ -11,18 +11,10 @@ import { DatabaseSync } from "node:sqlite";
 import { AuditLog } from "../../src/audit/log.ts";
 import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
 import type { AuditEntry } from "../../src/audit/entry.ts";
-import { AegisError, type ErrorCode } from "../../src/errors.ts";
+import { isAegis } from "../helpers/errors.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { input, makeKey, readAll, verifyStore, type TestKey } from "./helpers.ts";
 
-const isAegis =
-  (code: ErrorCode, message?: RegExp) =>
-  (err: unknown): boolean => {
-    assert.ok(err instanceof AegisError, `expected an AegisError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
 
 /** A closed, checkpointed log of `n` entries; returns what was acknowledged. */
 async function makeLog(path: string, key: TestKey, n: number): Promise<AuditEntry[]> {

@@ -16,7 +16,7 @@ import { AuditLog } from "../../src/audit/log.ts";
 import { merkleRoot } from "../../src/audit/merkle.ts";
 import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
 import { verifyAuditLog, type VerifyReport } from "../../src/audit/verify.ts";
-import { AegisError, type ErrorCode } from "../../src/errors.ts";
+import { isAegis } from "../helpers/errors.ts";
 import { tempDir } from "../helpers/tmp.ts";
 import { input, makeKey, type TestKey } from "./helpers.ts";
 
@@ -58,14 +58,6 @@ async function verifyFile(file: string, key?: KeyObject): Promise<VerifyReport> 
   return verifyAuditLog(exp.entries, exp.checkpoints, key ?? parsePublicKey(exp.header.publicKey));
 }
 
-const isAegis =
-  (code: ErrorCode, message?: RegExp) =>
-  (err: unknown): boolean => {
-    assert.ok(err instanceof AegisError, `expected an AegisError, got ${String(err)}`);
-    assert.equal(err.code, code, err.message);
-    if (message) assert.match(err.message, message);
-    return true;
-  };
 
 /** Line index of entry `seq` (line 0 is the header). */
 const entryAt = (seq: number): number => seq;
