@@ -94,8 +94,19 @@ export function computeEntryHash(e: Omit<AuditEntry, "hash">): string {
  * damage instead of failing on it.
  */
 export function entryLeaf(e: { readonly hash: string }): Buffer {
-  const leaf = Buffer.from(e.hash, "hex");
-  return leaf.length === 32 && e.hash.length === 64 ? leaf : hash("sha256", `aegisclaw.audit.malformed-hash\n${e.hash}`, "buffer");
+  // The type is what the store promised; a tampered database can still hand back a number, a blob or null.
+  const h: unknown = e.hash;
+  if (typeof h === "string" && h.length === 64) {
+    const leaf = Buffer.from(h, "hex");
+    if (leaf.length === 32) return leaf;
+  }
+  return hash("sha256", `aegisclaw.audit.malformed-hash\n${String(h)}`, "buffer");
+}
+
+/** True when every field has the type the encoding needs; a store holding anything else was tampered with. */
+export function isWellFormedEntry(e: AuditEntry): boolean {
+  const fields: unknown[] = [e.ts, e.kind, e.actor, e.action, e.resource, e.decision, e.detail, e.prevHash, e.hash];
+  return Number.isSafeInteger(e.seq) && fields.every((f) => typeof f === "string");
 }
 
 /** Assigns sequence numbers and chain hashes to a batch, continuing from `head`. Pure. */

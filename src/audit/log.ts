@@ -7,9 +7,8 @@
  * written join the next batch: one fsync covers many entries.
  */
 import { AegisError } from "../errors.ts";
-import type { AuditEntry, AuditInput } from "./entry.ts";
-import { entryLeaf } from "./entry.ts";
-import type { Checkpoint, CheckpointSigner } from "./checkpoint.ts";
+import { computeEntryHash, entryLeaf, GENESIS_HASH, isWellFormedEntry, type AuditEntry, type AuditInput } from "./entry.ts";
+import { parsePublicKey, verifyCheckpointSignature, type Checkpoint, type CheckpointSigner } from "./checkpoint.ts";
 import { CompactRange } from "./merkle.ts";
 import type { AuditStore } from "./store.ts";
 
@@ -39,6 +38,10 @@ export class AuditLog {
   #range = new CompactRange();
   #lastCheckpointSize = 0;
   #closed = false;
+  /** The latest checkpoint when the log was opened, signature checked: the range must reproduce its root. */
+  #anchor: Checkpoint | undefined;
+  /** Hash of the last entry in #range (the chain head we have checked). */
+  #lastHash = GENESIS_HASH;
 
   private constructor(store: AuditStore, signer: CheckpointSigner, options: AuditLogOptions) {
     this.store = store;
@@ -48,11 +51,29 @@ export class AuditLog {
     this.#now = options.now ?? (() => new Date());
   }
 
+  /**
+   * Opens the log for appending. Before it will sign anything it checks what it would sign on top of: the latest
+   * checkpoint's signature, that the stored entries still produce its root, and every entry after it (links and
+   * content hashes). A damaged log is refused, so an honest run never re-signs a history someone rewrote.
+   */
   static async open(store: AuditStore, signer: CheckpointSigner, options: AuditLogOptions = {}): Promise<AuditLog> {
     const log = new AuditLog(store, signer, options);
-    const checkpoints = await store.checkpoints();
-    log.#lastCheckpointSize = checkpoints.at(-1)?.treeSize ?? 0;
+    const latest = (await store.checkpoints()).at(-1);
+    const refuse = (what: string): AegisError =>
+      new AegisError("AUDIT_CORRUPT", `Refusing to append to ${store.location}: ${what}. Run \`aegisclaw audit verify\` to see the damage; keep the file for investigation and start a new log (move audit.db aside, then \`aegisclaw init\`).`);
+    if (latest) {
+      if (!verifyCheckpointSignature(latest, parsePublicKey(signer.publicKeyPem)) || latest.keyId !== signer.keyId) {
+        throw refuse(`its latest checkpoint (size ${latest.treeSize}) is not signed by this profile's checkpoint key`);
+      }
+      log.#anchor = latest;
+      log.#lastCheckpointSize = latest.treeSize;
+    }
     await log.#catchUpRange();
+    if (latest && log.#range.size < latest.treeSize) throw refuse(`a signed checkpoint covers ${latest.treeSize} entries but only ${log.#range.size} remain`);
+    if (!latest && log.#range.size > 0) {
+      // `aegisclaw init` records the profile's creation and signs it at once, so a profile's log always has one.
+      throw refuse(`it holds ${log.#range.size} entries but no signed checkpoint: checkpoints were removed (or the process that created it crashed before its first checkpoint)`);
+    }
     return log;
   }
 
@@ -90,20 +111,38 @@ export class AuditLog {
         for (const p of batch) p.reject(err);
       }
     }
-    const head = await this.store.head();
-    if (head && head.seq - this.#lastCheckpointSize >= this.#checkpointEvery) {
-      // A failed checkpoint must not fail the appends that were already committed; the next one retries.
-      await this.checkpoint().catch(() => undefined);
+    // The entries are committed and their appends resolved: nothing below may reject (that would be an unhandled
+    // rejection). A failed checkpoint is retried by the next drain and at close.
+    try {
+      const head = await this.store.head();
+      if (head && head.seq - this.#lastCheckpointSize >= this.#checkpointEvery) await this.checkpoint();
+    } catch {
+      // Reported by the next checkpoint attempt or by close().
     }
   }
 
   #rangeLock: Promise<void> = Promise.resolve();
 
-  /** Brings the in-memory Merkle range up to the store's head (other processes may have appended). */
+  /**
+   * Brings the in-memory Merkle range up to the store's head (other processes may have appended), checking what it
+   * takes in: entries up to the anchor checkpoint must reproduce its signed root; every entry after it must be
+   * linked to the one before and match its own hash. What fails is never signed.
+   */
   #catchUpRange(): Promise<void> {
     const run = this.#rangeLock.then(async () => {
       for await (const batch of this.store.scan(this.#range.size)) {
-        for (const e of batch) this.#range.push(entryLeaf(e));
+        for (const e of batch) {
+          const expected = this.#range.size + 1;
+          const sealedByAnchor = this.#anchor !== undefined && e.seq <= this.#anchor.treeSize;
+          if (e.seq !== expected || !isWellFormedEntry(e) || e.prevHash !== this.#lastHash || (!sealedByAnchor && computeEntryHash(e) !== e.hash)) {
+            throw new AegisError("AUDIT_CORRUPT", `Refusing to sign ${this.store.location}: entry ${expected} is missing, out of order or altered. Run \`aegisclaw audit verify\` to see the damage.`);
+          }
+          this.#range.push(entryLeaf(e));
+          this.#lastHash = e.hash;
+          if (this.#anchor !== undefined && this.#range.size === this.#anchor.treeSize && this.#range.root().toString("hex") !== this.#anchor.rootHash) {
+            throw new AegisError("AUDIT_CORRUPT", `Refusing to sign ${this.store.location}: the first ${this.#anchor.treeSize} entries no longer produce the root signed at ${this.#anchor.ts}. Run \`aegisclaw audit verify\` to see the damage.`);
+          }
+        }
       }
     });
     this.#rangeLock = run.catch(() => undefined);

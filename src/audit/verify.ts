@@ -10,7 +10,7 @@
  * attention away from a rewrite earlier in the same range.
  */
 import type { KeyObject } from "node:crypto";
-import { computeEntryHash, entryLeaf, GENESIS_HASH, type AuditEntry } from "./entry.ts";
+import { computeEntryHash, entryLeaf, GENESIS_HASH, isWellFormedEntry, type AuditEntry } from "./entry.ts";
 import { keyIdOf, verifyCheckpointSignature, type Checkpoint } from "./checkpoint.ts";
 import { CompactRange } from "./merkle.ts";
 
@@ -136,6 +136,8 @@ export async function verifyAuditLog(
           firstEntryDamage = e.seq > expectedSeq
             ? { kind: "deleted", seq: expectedSeq, message: `entry ${expectedSeq}${e.seq - expectedSeq > 1 ? `..${e.seq - 1}` : ""} is missing` }
             : { kind: "reordered", seq: e.seq, message: `entry ${e.seq} appears after entry ${expectedSeq - 1}` };
+        } else if (!isWellFormedEntry(e)) {
+          firstEntryDamage = { kind: "modified", seq: e.seq, message: `entry ${e.seq} was modified: a field no longer has the type an audit entry has` };
         } else if (computeEntryHash(e) !== e.hash) {
           firstEntryDamage = { kind: "modified", seq: e.seq, message: `entry ${e.seq} was modified: its content does not match its hash` };
         } else if (e.prevHash !== prevHash) {

@@ -1,9 +1,10 @@
 /** `aegisclaw audit verify|proof|export` and `aegisclaw logs`: read and prove the audit trail. */
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from "node:fs";
 import type { Command } from "commander";
 import { AegisError, EXIT } from "../errors.ts";
 import { openProfile } from "../config/profile.ts";
-import { keyIdOf, parsePublicKey } from "../audit/checkpoint.ts";
+import { profilePaths } from "../config/paths.ts";
+import { keyIdOf, parsePublicKey, verifyCheckpointSignature } from "../audit/checkpoint.ts";
 import { exportAuditLog, readExportFile } from "../audit/export.ts";
 import { inclusionProof, verifyInclusion } from "../audit/merkle.ts";
 import { openAuditLog, openAuditReader, trustedCheckpointKey } from "../audit/open.ts";
@@ -34,20 +35,30 @@ export function registerAudit(program: Command, cli: Cli): void {
     .command("verify")
     .description("recompute the hash chain, Merkle tree and checkpoint signatures; exit 5 naming the first damaged entry")
     .option("--file <export>", "verify an exported JSONL file instead of the profile's log")
-    .option("--pubkey <pem>", "trusted checkpoint public key (default: the profile's; for --file without it, the key inside the file)")
+    .option("--pubkey <pem>", "trusted checkpoint public key file (default: the profile's)")
+    .option("--key-id <id>", "for --file: trust the key inside the export only if its id is this one (as printed by audit verify where it was written)")
     .option("--json", "print the report as JSON")
     .action(
-      cli.action(async (opts: { file?: string; pubkey?: string; json?: boolean }, cmd: Command) => {
+      cli.action(async (opts: { file?: string; pubkey?: string; keyId?: string; json?: boolean }, cmd: Command) => {
         let report: VerifyReport;
         const warnings: string[] = [];
         let source: string;
         if (opts.file) {
           const exp = await readExportFile(opts.file);
+          // The key inside an export proves nothing by itself (whoever forged the file signed it): trust comes from
+          // outside the file — a key file, a key id checked out of band, or this machine's own profile.
           let key;
-          if (opts.pubkey) key = parsePublicKey(readFileSync(opts.pubkey, "utf8"), opts.pubkey);
-          else {
+          if (opts.pubkey) key = parsePublicKey(readTextFile(opts.pubkey, "the --pubkey file"), opts.pubkey);
+          else if (opts.keyId) {
             key = parsePublicKey(exp.header.publicKey, `the key in ${opts.file}`);
-            warnings.push(`checked against the key inside the file (id ${keyIdOf(key)}); compare it with the key you trust, or pass --pubkey`);
+            if (keyIdOf(key) !== opts.keyId.trim().toLowerCase()) {
+              throw new AegisError("KEY_INVALID", `${opts.file} is signed by key ${keyIdOf(key)}, not the key ${opts.keyId} you trust: treat it as forged.`, { exitCode: EXIT.tampered });
+            }
+          } else if (existsSync(profilePaths(cli.home(cmd)).checkpointPub)) {
+            key = trustedCheckpointKey(openProfile(cli.home(cmd)).paths);
+            warnings.push(`checked against this profile's key (id ${keyIdOf(key)}); for an export from another machine pass --pubkey or --key-id`);
+          } else {
+            throw new AegisError("USAGE", `An export carries its own public key, which proves nothing on its own. Pass --pubkey FILE (the writer's keys/audit-checkpoint.pub) or --key-id ID (the key id its \`audit verify\` prints).`, { exitCode: EXIT.usage });
           }
           source = opts.file;
           report = await verifyAuditLog(exp.entries, exp.checkpoints, key);
@@ -86,6 +97,9 @@ export function registerAudit(program: Command, cli: Cli): void {
         try {
           const checkpoint = (await store.checkpoints()).at(-1);
           if (!checkpoint) throw new AegisError("AUDIT_NOT_FOUND", "There is no signed checkpoint yet; one is written on clean shutdown and every N entries.");
+          if (!verifyCheckpointSignature(checkpoint, trustedCheckpointKey(profile.paths))) {
+            throw new AegisError("AUDIT_CORRUPT", `The latest checkpoint (size ${checkpoint.treeSize}) is not signed by this profile's key: no proof against it means anything. Run \`aegisclaw audit verify\`.`, { exitCode: EXIT.tampered });
+          }
           if (seq > checkpoint.treeSize) throw new AegisError("AUDIT_NOT_FOUND", `Entry ${seq} is not covered by the latest checkpoint (size ${checkpoint.treeSize}) yet.`);
           const leaves: Buffer[] = [];
           let entry: AuditEntry | undefined;
@@ -116,13 +130,21 @@ export function registerAudit(program: Command, cli: Cli): void {
     .action(
       cli.action(async (opts: { out?: string }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
-        const pubPem = readFileSync(profile.paths.checkpointPub, "utf8");
+        const pubPem = readTextFile(profile.paths.checkpointPub, "the checkpoint public key");
         // Seal first: a checkpoint over every entry, so the export proves it is complete up to now.
         const log = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
         await log.close();
         const store = openAuditReader(profile.paths);
         const tmp = opts.out ? `${opts.out}.tmp-${process.pid}` : undefined;
-        const fd = tmp ? openSync(tmp, "wx", 0o600) : 1;
+        let fd = 1;
+        if (tmp) {
+          try {
+            fd = openSync(tmp, "wx", 0o600);
+          } catch (err) {
+            await store.close();
+            throw new AegisError("USAGE", `Cannot write ${opts.out ?? ""} (${(err as NodeJS.ErrnoException).code ?? String(err)}): check that its directory exists and is writable.`, { exitCode: EXIT.usage });
+          }
+        }
         let done = false;
         try {
           for await (const chunk of exportAuditLog(store, pubPem)) writeSync(fd, chunk);
@@ -196,6 +218,14 @@ export function registerAudit(program: Command, cli: Cli): void {
         }
       }),
     );
+}
+
+function readTextFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, "utf8");
+  } catch (err) {
+    throw new AegisError("USAGE", `Cannot read ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}).`, { exitCode: EXIT.usage });
+  }
 }
 
 function summarise(e: AuditEntry): string {

@@ -123,9 +123,18 @@ describe("aegisclaw audit and logs", () => {
     const pub = join(home, "keys", "audit-checkpoint.pub");
     const v = await runCli(["audit", "verify", "--file", out, "--pubkey", pub]);
     assert.equal(v.code, 0, v.stdout + v.stderr);
-    const self = await runCli(["audit", "verify", "--file", out]);
-    assert.equal(self.code, 0);
-    assert.match(self.stdout, /compare it with the key you trust/);
+    // The key inside the file proves nothing alone: without --pubkey, --key-id or a profile, verify refuses to guess.
+    const nobody = await runCli(["--home", join(dir, "no-profile"), "audit", "verify", "--file", out]);
+    assert.equal(nobody.code, 2, nobody.stdout + nobody.stderr);
+    assert.match(nobody.stderr, /proves nothing on its own/);
+    const own = await runCli(["--home", home, "audit", "verify", "--file", out, "--json"]);
+    assert.equal(own.code, 0, own.stdout);
+    const keyId = (JSON.parse(own.stdout) as { latestCheckpoint: { keyId: string } }).latestCheckpoint.keyId;
+    const byId = await runCli(["--home", join(dir, "no-profile"), "audit", "verify", "--file", out, "--key-id", keyId]);
+    assert.equal(byId.code, 0, byId.stdout + byId.stderr);
+    const wrongId = await runCli(["--home", join(dir, "no-profile"), "audit", "verify", "--file", out, "--key-id", "0123456789abcdef"]);
+    assert.equal(wrongId.code, 5);
+    assert.match(wrongId.stderr, /treat it as forged/);
     const lines = readFileSync(out, "utf8").split("\n");
     const idx = lines.findIndex((l) => l.includes('"decision":"deny"'));
     lines[idx] = (lines[idx] ?? "").replace('"decision":"deny"', '"decision":"allow"');
@@ -177,5 +186,13 @@ describe("aegisclaw audit and logs", () => {
     const r = await runCli(["--home", home, "audit", "verify"]);
     assert.equal(r.code, 5);
     assert.match(r.stdout, /DAMAGED at entry 4: deleted/);
+    // A forged latest checkpoint: proofs against it are refused, not printed as verified.
+    const db2 = new DatabaseSync(join(home, "audit.db"));
+    db2.exec("DROP TRIGGER audit_checkpoints_no_update");
+    db2.exec("UPDATE audit_checkpoints SET root_hash = 'ab' || substr(root_hash, 3) WHERE tree_size = (SELECT max(tree_size) FROM audit_checkpoints)");
+    db2.close();
+    const p = await runCli(["--home", home, "audit", "proof", "2"]);
+    assert.equal(p.code, 5, p.stdout);
+    assert.match(p.stderr, /not signed by this profile's key/);
   });
 });
