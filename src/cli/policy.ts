@@ -13,6 +13,7 @@ import { parseLabel, type Label } from "../policy/labels.ts";
 import { parseScope } from "../policy/scope.ts";
 import { MemoryRateCounter } from "../policy/constraints.ts";
 import { BUILTIN_TOOLS } from "../tools/index.ts";
+import { prepare } from "../envelope/judge.ts";
 import type { Cli } from "./program.ts";
 import { decisionBadge, printJson, println, style } from "./output.ts";
 
@@ -91,16 +92,16 @@ export function buildRequest(a: CaseAction, workspace: string): PolicyRequest {
     if (!parsed) throw new AegisError("USAGE", `label "${l}": use trusted:owner, trusted:system or untrusted:<source>`, { exitCode: EXIT.usage });
     return parsed;
   });
-  const tool = BUILTIN_TOOLS.find((t) => t.name === a.tool);
   const args = a.args ?? {};
-  let scopeTexts = a.scopes ? [...a.scopes] : [];
-  if (scopeTexts.length === 0) {
-    if (!tool) throw new AegisError("USAGE", `${a.tool} is not a built-in tool (${BUILTIN_TOOLS.map((t) => t.name).join(", ")}); give its scopes with --scope`, { exitCode: EXIT.usage });
-    const parsed = tool.args.safeParse(args);
-    if (!parsed.success) throw new AegisError("ARGS_INVALID", `arguments for ${a.tool} are invalid: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(args)"}: ${i.message}`).join("; ")}`);
-    scopeTexts = tool.scopes(parsed.data, { workspace });
+  if (!a.scopes || a.scopes.length === 0) {
+    // The same preparation the envelope does before it asks the policy: parse, canonicalise, compute scopes.
+    if (!BUILTIN_TOOLS.some((t) => t.name === a.tool)) throw new AegisError("USAGE", `${a.tool} is not a built-in tool (${BUILTIN_TOOLS.map((t) => t.name).join(", ")}); give its scopes with --scope`, { exitCode: EXIT.usage });
+    const prepared = prepare(new Map(BUILTIN_TOOLS.map((t) => [t.name, t])), { tool: a.tool, args, session: "policy-check", actor: "cli", labels, ...(a.skill !== undefined ? { skill: a.skill } : {}) }, { id: "policy-check", workspace });
+    if (!prepared.request) throw new AegisError("ARGS_INVALID", `${prepared.failure ?? "cannot be judged"} (the envelope would deny this call)`);
+    return prepared.request;
   }
-  const scopes = scopeTexts.map((s) => {
+  const tool = BUILTIN_TOOLS.find((t) => t.name === a.tool);
+  const scopes = a.scopes.map((s) => {
     try {
       return parseScope(s, { cwd: workspace });
     } catch (err) {

@@ -10,6 +10,8 @@ export interface Action {
   readonly args: Readonly<Record<string, unknown>>;
   /** Computed by the tool from the arguments, never supplied by the caller. */
   readonly scopes: readonly Scope[];
+  /** Other names for the same resources; they can only tighten the decision (see ToolDefinition.aliases). */
+  readonly aliases: readonly Scope[];
   readonly skill: string | undefined;
   readonly session: string;
   readonly labels: readonly Label[];

@@ -12,27 +12,16 @@
  */
 import { hash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { AegisError, errorMessage } from "../errors.ts";
-import type { RateCounter } from "../policy/constraints.ts";
-import { MemoryRateCounter } from "../policy/constraints.ts";
+import { errorMessage } from "../errors.ts";
+import { MemoryRateCounter, type RateCounter } from "../policy/constraints.ts";
 import type { Decision, Policy } from "../policy/engine.ts";
-import type { Label } from "../policy/labels.ts";
-import { parseScope, ScopeError, type Scope } from "../policy/scope.ts";
 import type { Redactor } from "../guard/redact.ts";
-import { actionDigest, newActionId, type Action } from "./action.ts";
+import { newActionId, type Action } from "./action.ts";
+import { judge, type Proposal } from "./judge.ts";
 import { NO_SECRETS, type Approver, type AuditSink, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
 import type { AnyTool } from "./tool.ts";
 
-/** What an adapter (agent loop, MCP gateway, CLI, HTTP API) submits. */
-export interface Proposal {
-  readonly tool: string;
-  readonly args: unknown;
-  readonly skill?: string;
-  readonly session: string;
-  readonly actor: string;
-  readonly labels?: readonly Label[];
-  readonly influencedBy?: readonly string[];
-}
+export type { Proposal } from "./judge.ts";
 
 export type Outcome = "executed" | "denied" | "failed";
 
@@ -48,6 +37,8 @@ export interface EnvelopeResult {
   readonly reason: string;
   readonly rule: string | undefined;
   readonly scopes: readonly string[];
+  /** Other names the call was judged under (they can only tighten). */
+  readonly aliases: readonly string[];
   /** Redacted tool output (executed) or error message (failed). */
   readonly output: string;
   readonly exitCode: number | undefined;
@@ -103,53 +94,31 @@ export class Envelope {
       mark = now;
     };
     const id = newActionId();
-    const labels = p.labels ?? [];
-    const influencedBy = p.influencedBy ?? [];
-    const tool = this.#tools.get(p.tool);
 
     // 1. Judge. Anything that prevents judging is a deny, recorded like any other.
-    let action: Action | undefined;
-    let decision: Decision;
-    let argRoles = tool?.argRoles;
-    try {
-      if (!tool) throw new AegisError("TOOL_UNKNOWN", `unknown tool ${p.tool}`);
-      const parsed = tool.args.safeParse(p.args);
-      if (!parsed.success) throw new AegisError("ARGS_INVALID", `arguments for ${tool.name} are invalid: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(args)"}: ${i.message}`).join("; ")}`);
-      const args = parsed.data;
-      let scopes: Scope[];
-      try {
-        scopes = tool.scopes(args, { workspace: this.#o.workspace }).map((s) => parseScope(s, { cwd: this.#o.workspace }));
-      } catch (err) {
-        throw new AegisError("ARGS_INVALID", `cannot work out what ${tool.name} would touch: ${errorMessage(err)}`, { cause: err });
-      }
-      action = { id, tool: tool.name, args, scopes, skill: p.skill, session: p.session, labels, influencedBy, actor: p.actor, digest: actionDigest(tool.name, args) };
-      argRoles = tool.argRoles;
-      decision = this.#o.policy.decide(
-        { tool: action.tool, scopes, args, skill: p.skill, labels, argRoles, cwd: this.#o.workspace },
-        { now: this.#now(), rateCounter: this.#rateCounter },
-      );
-    } catch (err) {
-      const reason = err instanceof AegisError || err instanceof ScopeError ? err.message : `policy error: ${errorMessage(err)}`;
-      decision = { decision: "deny", reason, rule: undefined, scopes: [], rateKeys: [] };
-    }
+    const { action, decision, safe } = judge(this.#o.policy, this.#tools, p, { id, workspace: this.#o.workspace, now: this.#now(), rateCounter: this.#rateCounter });
+    // Reserve rate-limit slots now, before the first await: concurrent calls cannot all pass a check made earlier.
+    for (const key of decision.rateKeys) this.#rateCounter.record(key, this.#now().getTime());
     lap("policy");
+    const tool = action ? this.#tools.get(action.tool) : undefined;
 
     const scopeTexts = action?.scopes.map((s) => s.text) ?? [];
     const baseDetail = {
       id,
-      session: p.session,
-      skill: p.skill ?? null,
-      labels,
-      influencedBy,
+      session: safe.session,
+      skill: safe.skill ?? null,
+      labels: safe.labels,
+      influencedBy: safe.influencedBy,
       digest: action?.digest ?? null,
-      args: this.#scrub(JSON.stringify(action?.args ?? p.args ?? null)).slice(0, 4096),
+      aliases: action?.aliases.map((s) => s.text) ?? [],
+      args: this.#scrub(safeJson(action?.args ?? (p as { args?: unknown }).args ?? null)).slice(0, 4096),
       rule: decision.rule?.id ?? null,
       reason: this.#scrub(decision.reason),
       executor: this.#o.executor.name,
       sandboxed: this.#o.executor.sandboxed,
     };
     // 2. Record the decision before anything happens. If this fails, nothing runs.
-    await this.#o.audit.append({ kind: "decision", actor: p.actor, action: p.tool, resource: scopeTexts.join(" "), decision: decision.decision, detail: baseDetail });
+    await this.#o.audit.append({ kind: "decision", actor: safe.actor, action: safe.tool, resource: scopeTexts.join(" "), decision: decision.decision, detail: baseDetail });
     lap("audit_decision");
 
     const result = (outcome: Outcome, output: string, extra: Partial<EnvelopeResult> = {}): EnvelopeResult => ({
@@ -159,6 +128,7 @@ export class Envelope {
       reason: decision.reason,
       rule: decision.rule?.id,
       scopes: scopeTexts,
+      aliases: action?.aliases.map((s) => s.text) ?? [],
       output,
       exitCode: undefined,
       approval: undefined,
@@ -194,13 +164,19 @@ export class Envelope {
     try {
       secrets = await this.#o.broker.issue(action, tool);
       lap("secrets");
-      for (const key of decision.rateKeys) this.#rateCounter.record(key, this.#now().getTime());
       const controller = new AbortController();
-      const timer = setTimeout(() => {
-        controller.abort(new Error("tool timed out"));
-      }, this.#o.toolTimeoutMs ?? 120_000);
+      const timeoutMs = this.#o.toolTimeoutMs ?? 120_000;
+      let timer: NodeJS.Timeout | undefined;
+      // The outcome is recorded at the deadline even if a tool ignores its abort signal.
+      const deadline = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          const err = new Error(`${tool.name} timed out after ${Math.round(timeoutMs / 1000)} s`);
+          reject(err);
+          controller.abort(err);
+        }, timeoutMs);
+      });
       try {
-        const out = await this.#o.executor.execute({ action, tool, secrets, signal: controller.signal });
+        const out = await Promise.race([this.#o.executor.execute({ action, tool, secrets, signal: controller.signal }), deadline]);
         output = out.text;
         exitCode = out.exitCode;
       } finally {
@@ -220,7 +196,7 @@ export class Envelope {
     // 5. Record the outcome with a digest of exactly what is returned.
     await this.#o.audit.append({
       kind: "outcome",
-      actor: p.actor,
+      actor: safe.actor,
       action: action.tool,
       resource: scopeTexts.join(" "),
       decision: outcome === "executed" ? "ok" : "error",
@@ -263,5 +239,16 @@ export class Envelope {
 
   #now(): Date {
     return this.#o.now?.() ?? new Date();
+  }
+}
+
+/** JSON for the audit record that cannot throw (cycles, BigInt): a malformed proposal must still be recorded. */
+function safeJson(value: unknown): string {
+  try {
+    // JSON.stringify returns undefined for undefined and functions, whatever its declared type says.
+    const text: unknown = JSON.stringify(value);
+    return typeof text === "string" ? text : "null";
+  } catch (err) {
+    return `"[unserializable arguments: ${errorMessage(err).replace(/["\\]/g, "")}]"`;
   }
 }

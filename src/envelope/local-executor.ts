@@ -32,6 +32,6 @@ export class LocalExecutor implements Executor {
         `${req.tool.name} starts a process and no sandbox backend is configured. Install bubblewrap (./setup does) and enable the sandbox, or pass --unsafe-host to run it on this machine without isolation (recorded in the audit log).`,
       );
     }
-    return req.tool.run(req.action.args, { workspace: this.#options.workspace, dataDir: this.#options.dataDir, scopes: req.action.scopes, secrets: req.secrets, signal: req.signal });
+    return req.tool.run(req.action.args, { workspace: this.#options.workspace, dataDir: this.#options.dataDir, scopes: [...req.action.scopes, ...req.action.aliases], secrets: req.secrets, signal: req.signal });
   }
 }

@@ -18,7 +18,7 @@ export interface ScopeContext {
 
 export interface ToolRunContext {
   readonly workspace: string;
-  /** The canonical scopes policy judged: tools act on these resources, never on a fresh resolution of the arguments. */
+  /** The canonical scopes (and aliases) policy judged: tools act on these resources, never on a fresh resolution of the arguments. */
   readonly scopes: readonly Scope[];
   /** Where tools may keep state (the profile's tool data directory). */
   readonly dataDir: string;
@@ -41,6 +41,11 @@ export interface ToolDefinition<A extends Record<string, unknown> = Record<strin
   readonly argRoles?: ArgRoles;
   /** Scope strings this call needs; throwing means the call cannot be judged and is denied. */
   scopes(args: A, ctx: ScopeContext): string[];
+  /**
+   * Other names for what `scopes` names (a program's real path behind the name it was called by). They only
+   * tighten: a deny or ask rule matching an alias applies, but an alias needs no allow of its own.
+   */
+  aliases?(args: A, ctx: ScopeContext): string[];
   /** True when the tool starts a process: then only a sandboxed executor (or explicit --unsafe-host) may run it. */
   readonly spawnsProcess: boolean;
   run(args: A, ctx: ToolRunContext): Promise<ToolOutput>;

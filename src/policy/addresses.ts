@@ -7,7 +7,10 @@
  * smuggles a Bcc header. So we read every address the way a mailer would,
  * and refuse (rather than guess) anything outside a conservative grammar:
  * quoted local parts, comments, route addresses, group syntax, source routes,
- * encoded words and IP-literal domains.
+ * encoded words, IP-literal domains, and local parts containing `%` or `!`
+ * (some MTAs still route `evil%attacker.example@ok.example` on to
+ * attacker.example — the "percent hack" — and `attacker.example!evil@…` as a
+ * UUCP bang path, so the domain an allowlist sees is not where mail goes).
  */
 import { domainToASCII } from "node:url";
 
@@ -71,6 +74,9 @@ export function parseAddress(text: string): ParsedAddress {
   if (at <= 0 || at === spec.length - 1) throw new AddressError(`"${text}" is not local@domain`);
   const local = spec.slice(0, at);
   const rawDomain = spec.slice(at + 1);
+  if (/[%!]/.test(local)) {
+    throw new AddressError(`"${text}" has a local part containing "%" or "!"; some mail servers relay on them (percent hack, UUCP bang paths), so the recipient could be another domain`);
+  }
   if (!LOCAL_RE.test(local)) throw new AddressError(`"${text}" has a local part outside the plain grammar (no quotes, no @, no spaces)`);
   if (rawDomain.startsWith("[")) throw new AddressError(`"${text}" uses an IP-literal domain`);
   const domain = domainToASCII(rawDomain.normalize("NFKC").toLowerCase().replace(/\.$/, ""));

@@ -13,12 +13,14 @@
  *    it raises a scope that another rule covers, and never covers a scope on
  *    its own. Taint must never turn a default deny into a question.
  *  - The action's decision is the strictest decision over its scopes; an
- *    action with no scopes is denied.
+ *    action with no scopes is denied. Aliases (other names for a scope's
+ *    resource, e.g. a program's real path) are judged too, but only a deny or
+ *    ask on them counts: they need no allow of their own.
  * The engine is pure except for reading the rate counter and the clock it is
  * handed; `explain` shows every rule considered and why it did or did not fit.
  */
 import { checkConstraints, DEFAULT_ARG_ROLES, type ArgRoles, type CompiledConstraints, type ConstraintsSpec, type RateCounter, MemoryRateCounter } from "./constraints.ts";
-import { isTainted, type Label } from "./labels.ts";
+import { isTainted, normaliseLabel, type Label } from "./labels.ts";
 import { compileNameMatcher, compileScopePattern, fold, type ScopePattern } from "./pattern.ts";
 import type { DecisionKind, RuleSpec } from "./schema.ts";
 import type { Scope } from "./scope.ts";
@@ -87,10 +89,11 @@ export function compileRules(
         decision: spec.decision,
         reason: spec.reason,
         tool: anyOf(spec.match.tool),
-        skill: anyOf(spec.match.skill),
+        // Skills and labels compare in their folded form on both sides (see #run), so case or width cannot dodge a rule.
+        skill: anyOf(spec.match.skill?.map(fold)),
         scopes: spec.match.scope?.map((s) => compileScopePattern(expand(s, vars))),
         tainted: spec.when?.tainted,
-        labels: spec.when?.labels?.map(compileNameMatcher),
+        labels: spec.when?.labels?.map((l) => compileNameMatcher(fold(l).trim())),
         constraints,
         onViolation: spec.on_violation ?? "deny",
         tightenOnly:
@@ -108,6 +111,8 @@ export function compileRules(
 export interface PolicyRequest {
   readonly tool: string;
   readonly scopes: readonly Scope[];
+  /** Other names for the same resources: deny and ask rules on them apply; they need no allow. */
+  readonly aliases?: readonly Scope[] | undefined;
   readonly args: Readonly<Record<string, unknown>>;
   readonly skill?: string | undefined;
   readonly labels: readonly Label[];
@@ -294,13 +299,20 @@ export class Policy {
     };
   }
 
-  #run(req: PolicyRequest, ctx: DecideContext, trace: RuleTrace[] | undefined): Decision {
+  #run(raw: PolicyRequest, ctx: DecideContext, trace: RuleTrace[] | undefined): Decision {
     const full: Required<DecideContext> = { now: ctx.now ?? new Date(), rateCounter: ctx.rateCounter ?? this.#defaultCounter };
+    // Inputs from adapters are normalised here, once, so every caller (envelope, CLI, tests) is judged alike.
+    const req: PolicyRequest = { ...raw, labels: raw.labels.map(normaliseLabel), skill: raw.skill === undefined ? undefined : fold(raw.skill) };
     if (req.scopes.length === 0) {
       return { decision: "deny", reason: `tool ${req.tool} declared no scopes for this call (default deny)`, rule: undefined, scopes: [], rateKeys: [] };
     }
     const rateKeys: string[] = [];
     const scopes = req.scopes.map((s) => this.#decideScope(req, s, full, trace, rateKeys));
+    for (const alias of req.aliases ?? []) {
+      // An alias only tightens: a rule that denies or asks on it counts; no rule, or an allow, changes nothing.
+      const d = this.#decideScope(req, alias, full, trace, []);
+      if (d.rule !== undefined && d.decision !== "allow") scopes.push(d);
+    }
     let worst = scopes[0];
     for (const s of scopes) if (worst && RANK[s.decision] > RANK[worst.decision]) worst = s;
     if (!worst) throw new Error("unreachable: no scope decisions");

@@ -24,6 +24,17 @@ export function isUntrusted(label: Label): label is UntrustedLabel {
   return label !== "trusted:owner" && label !== "trusted:system";
 }
 
+/**
+ * The form the engine compares. Only the two exact trusted labels stay trusted (adapters write those; any other
+ * spelling is a bug and fails closed). Everything else is untrusted, folded (NFKC, trimmed, lower case) so a rule
+ * naming `untrusted:email` still sees `Untrusted:Email`.
+ */
+export function normaliseLabel(text: string): Label {
+  if (text === "trusted:owner" || text === "trusted:system") return text;
+  const n = text.normalize("NFKC").trim().toLowerCase();
+  return (n.startsWith("untrusted:") ? n : `untrusted:${n}`) as Label;
+}
+
 /** A context is tainted when anything untrusted (or unrecognised) influenced it. */
 export function isTainted(labels: readonly Label[]): boolean {
   return labels.some(isUntrusted);

@@ -484,3 +484,43 @@ describe("attacks on scopes judged by policy.decide (no network tool is register
     assert.equal(d.decision, "ask");
   });
 });
+
+describe("attacks on e-mail recipients routed by the local part", () => {
+  test("percent hack: evil%attacker.example@allowed.example", async () => {
+    const r = await attack(send(mail("evil%attacker.example@allowed.example")));
+    assert.equal(r.decision, "deny");
+    assert.match(r.reason, /not a list of plain local@domain addresses/);
+    await attack(send(mail(["ok@allowed.example", "evil%attacker.example@allowed.example"])));
+  });
+
+  test("UUCP bang path: attacker.example!evil@allowed.example", async () => {
+    const r = await attack(send(mail("attacker.example!evil@allowed.example")));
+    assert.equal(r.decision, "deny");
+    await attack(send(mail("ok@allowed.example", { cc: "Friend <attacker.example!evil@allowed.example>" })));
+  });
+});
+
+describe("attacks on shell.exec by spelling the program differently", () => {
+  const sh = realpathSync("/bin/sh");
+  const shName = sh.slice(sh.lastIndexOf("/") + 1);
+  const exec = (argv: string[], cwd?: string): Omit<Proposal, "session" | "actor"> => ({ tool: "shell.exec", args: { argv, ...(cwd === undefined ? {} : { cwd }) } });
+
+  test("../../usr/bin/sh is judged as the real program, by name and by path", async () => {
+    const up = "../".repeat(w().ws.split("/").length);
+    const r = await attack(exec([`${up}usr/bin/sh`, "-c", `touch ${w().marker}`]));
+    assert.equal(r.rule, "shell-always-asks");
+    for (const scope of ["shell.exec:sh", `shell.exec:${shName}`, `shell.exec:${sh}`]) assert.ok([...r.scopes, ...r.aliases].includes(scope), `${scope} in ${[...r.scopes, ...r.aliases].join(" ")}`);
+  });
+
+  test("a workspace symlink renaming sh is judged as sh", async () => {
+    symlinkSync("/bin/sh", join(w().ws, "harmless"));
+    const r = await attack(exec(["./harmless", "-c", `touch ${w().marker}`]));
+    for (const scope of ["shell.exec:harmless", `shell.exec:${shName}`, `shell.exec:${sh}`]) assert.ok([...r.scopes, ...r.aliases].includes(scope), `${scope} in ${[...r.scopes, ...r.aliases].join(" ")}`);
+  });
+
+  test("a bare name that is not on PATH cannot be judged, so it is denied", async () => {
+    const r = await attack(exec(["aegisclaw-no-such-program", "-c", `touch ${w().marker}`]));
+    assert.equal(r.decision, "deny");
+    assert.match(r.reason, /cannot work out what shell\.exec would touch: .*not on the PATH/);
+  });
+});

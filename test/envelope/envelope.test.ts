@@ -276,4 +276,61 @@ describe("envelope", () => {
     assert.equal(seen[0], seen[1]);
     assert.notEqual(seen[0], seen[2]);
   });
+
+  test("attack: concurrent calls cannot all pass a rate limit checked before any of them ran", async (t) => {
+    const h = await harness(t);
+    const results = await Promise.all(Array.from({ length: 6 }, (_, i) => h.envelope.submit({ ...base, tool: "notes.write", args: { text: String(i) } })));
+    assert.equal(results.filter((r) => r.outcome === "executed").length, 2);
+    assert.equal(h.calls.length, 2);
+  });
+
+  test("attack: malformed proposals are denied and recorded, and do not break other actions in the same batch", async (t) => {
+    const h = await harness(t);
+    const cyclic: Record<string, unknown> = { text: "x" };
+    cyclic.self = cyclic;
+    const bad = [
+      { ...base, tool: 42, args: { text: "x" } },
+      { ...base, tool: "notes.write", args: { text: 10n } },
+      { ...base, tool: "notes.write", args: cyclic },
+      { ...base, tool: "notes.write\u001b[2J", args: { text: "x" } },
+      { session: "s1", tool: "notes.write", args: { text: "x" } },
+      { ...base, tool: "notes.write", args: { text: "x" }, labels: "untrusted:email" },
+    ];
+    const good = h.envelope.submit({ ...base, tool: "notes.write", args: { text: "ok" } });
+    const results = await Promise.all(bad.map((p) => h.envelope.submit(p as unknown as Parameters<Envelope["submit"]>[0])));
+    assert.equal((await good).outcome, "executed");
+    for (const r of results) assert.equal(r.decision, "deny", r.reason);
+    assert.deepEqual(h.calls, ["note:ok"]);
+    const entries = await h.entries();
+    assert.equal(entries.filter((e) => e.kind === "decision" && e.decision === "deny").length, bad.length);
+  });
+
+  test("attack: a label spelt differently still matches a label rule and taints", async (t) => {
+    const policy = parsePolicy(`${POLICY}  - id: no-mail-from-email\n    match: { scope: "notes.write" }\n    when: { labels: ["untrusted:email"] }\n    decision: deny\n    reason: nothing written on an e-mail's say-so\n`);
+    const h = await harness(t, { policy });
+    for (const label of ["Untrusted:Email", " untrusted:email", "UNTRUSTED:EMAIL"]) {
+      const r = await h.envelope.submit({ ...base, tool: "notes.write", args: { text: label }, labels: [label] });
+      assert.equal(r.decision, "deny", label);
+    }
+    assert.deepEqual(h.calls, []);
+  });
+
+  test("a tool that ignores its abort signal is recorded as failed at the deadline", async (t) => {
+    const h = await harness(t, { toolTimeoutMs: 100 });
+    const stuck = defineTool({
+      name: "notes.stuck",
+      description: "never returns",
+      risk: "low",
+      args: z.object({}).strict(),
+      spawnsProcess: false,
+      scopes: () => ["notes.write"],
+      run: () => new Promise(() => undefined),
+    });
+    h.envelope.register(stuck);
+    const r = await h.envelope.submit({ ...base, tool: "notes.stuck", args: {} });
+    assert.equal(r.outcome, "failed");
+    assert.match(r.output, /timed out/);
+    const entries = await h.entries();
+    assert.deepEqual(entries.map((e) => [e.kind, e.decision]), [["decision", "allow"], ["outcome", "error"]]);
+  });
 });

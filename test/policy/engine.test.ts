@@ -711,3 +711,28 @@ describe("the default policy", () => {
     assert.equal(d({ scopes: ["files.delete:/home/u/ws/a"] }).decision, "deny");
   });
 });
+
+describe("recipients routed by the local part (percent hack, UUCP bang paths)", () => {
+  const p = policy(`  - id: send\n    match: { scope: "email.send" }\n    decision: allow\n    constraints: { recipients: ["*@allowed.example"] }\n    on_violation: ask\n    reason: allowlisted mail\n`);
+  const to = (value: unknown): Decision => decide(p, { scopes: ["email.send"], args: { to: value } });
+
+  test("control: a plain local part on the allowlisted domain is allowed", () => {
+    assert.equal(to("evil.attacker.example@allowed.example").decision, "allow");
+  });
+
+  test("% and ! in the local part are refused as unparseable, even with on_violation: ask", () => {
+    for (const bad of [
+      "evil%attacker.example@allowed.example",
+      "attacker.example!evil@allowed.example",
+      "Someone <evil%attacker.example@allowed.example>",
+      "ok@allowed.example, attacker.example!evil@allowed.example",
+      ["ok@allowed.example", "a!b!evil@allowed.example"],
+      "evil%40attacker.example@allowed.example",
+    ]) {
+      const d = to(bad);
+      assert.equal(d.decision, "deny", JSON.stringify(bad));
+      assert.match(d.reason, /unparseable/, JSON.stringify(bad));
+      assert.match(d.reason, /"%" or "!"/, JSON.stringify(bad));
+    }
+  });
+});

@@ -1,0 +1,161 @@
+/**
+ * Known-secret redaction: every encoding a tool might print a secret in is
+ * replaced, inside surrounding text; unrelated text is left alone; short
+ * secrets are reported rather than silently ignored.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { KnownSecretRedactor, MIN_SECRET_LENGTH, secretForms, unredactableSecrets } from "../../src/guard/redact.ts";
+
+const SECRET = "s3cr/t+Key=9?&x y";
+const P = "[REDACTED]";
+
+function redact(text: string, secrets: readonly string[] = [SECRET]): { text: string; count: number } {
+  return new KnownSecretRedactor().redact(text, secrets);
+}
+
+/** Asserts that `form`, embedded in text, is replaced exactly once and nothing else changes. */
+function assertRedacted(form: string, secrets: readonly string[] = [SECRET]): void {
+  const r = redact(`before ${form} after`, secrets);
+  assert.equal(r.text, `before ${P} after`, form);
+  assert.equal(r.count, 1, form);
+}
+
+function percentAll(text: string, upper: boolean): string {
+  const hex = [...Buffer.from(text, "utf8")].map((b) => `%${b.toString(16).padStart(2, "0")}`).join("");
+  return upper ? hex.toUpperCase() : hex;
+}
+
+describe("forms of a known secret", () => {
+  test("verbatim", () => {
+    assertRedacted(SECRET);
+  });
+
+  test("URL-encoded, with upper- and lower-case escapes, %20 or + for spaces", () => {
+    const upper = encodeURIComponent(SECRET);
+    assert.match(upper, /%2F/);
+    assertRedacted(upper);
+    assertRedacted(upper.replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase()));
+    assertRedacted(upper.replace(/%20/g, "+"));
+    assertRedacted(upper.replace(/%20/g, "+").replace(/%[0-9A-F]{2}/g, (e) => e.toLowerCase()));
+    // Mixed case, as some encoders produce.
+    assertRedacted(upper.replace("%2F", "%2f"));
+  });
+
+  test("every byte percent-encoded, in either case", () => {
+    assertRedacted(percentAll(SECRET, true));
+    assertRedacted(percentAll(SECRET, false));
+  });
+
+  test("hex, upper and lower case", () => {
+    const hex = Buffer.from(SECRET, "utf8").toString("hex");
+    assertRedacted(hex);
+    assertRedacted(hex.toUpperCase());
+  });
+
+  test("base64 and base64url of the secret alone, padded or not", () => {
+    const b64 = Buffer.from(SECRET, "utf8").toString("base64");
+    assertRedacted(b64);
+    assertRedacted(b64.replace(/=+$/, ""));
+    assertRedacted(Buffer.from(SECRET, "utf8").toString("base64url"));
+  });
+
+  test("base64 at all three alignments inside a longer blob (Basic auth)", () => {
+    for (const user of ["u", "us", "use", "user"]) {
+      const header = `Authorization: Basic ${Buffer.from(`${user}:${SECRET}`, "utf8").toString("base64")}`;
+      const r = redact(header);
+      assert.equal(r.count, 1, user);
+      assert.ok(r.text.startsWith("Authorization: Basic ") && r.text.includes(P), `${user}: ${r.text}`);
+      // The secret ends the blob, so all that is left is the encoding of "user:" (its last character shared with the secret).
+      const rest = r.text.slice("Authorization: Basic ".length);
+      assert.ok(rest.endsWith(P), `${user}: ${rest}`);
+      assert.ok(rest.length - P.length <= Math.ceil(((user.length + 1) * 4) / 3), `${user}: ${rest}`);
+    }
+    for (let prefix = 0; prefix < 3; prefix += 1) {
+      const blob = Buffer.concat([Buffer.from("x".repeat(prefix + 6)), Buffer.from(SECRET), Buffer.from("trailing bytes")]);
+      assert.equal(redact(blob.toString("base64")).count, 1, `alignment ${prefix}`);
+      assert.equal(redact(blob.toString("base64url")).count, 1, `base64url alignment ${prefix}`);
+    }
+  });
+
+  test("JSON-string-escaped, when escaping changes it", () => {
+    const secret = 'pa"ss\\wo\trd/é';
+    const json = JSON.stringify(secret).slice(1, -1);
+    assert.notEqual(json, secret);
+    assertRedacted(json, [secret]);
+    assert.deepEqual(redact(JSON.stringify({ password: secret }), [secret]), { text: `{"password":"${P}"}`, count: 1 });
+    // ASCII-only JSON (Python's ensure_ascii) and escaped solidus (PHP).
+    assertRedacted(json.replace("é", "\\u00e9"), [secret]);
+    assertRedacted(json.replace("/", "\\/"), [secret]);
+  });
+
+  test("secretForms lists each form once and none shorter than the minimum", () => {
+    const forms = secretForms(SECRET);
+    assert.equal(new Set(forms).size, forms.length);
+    assert.ok(forms.every((f) => f.length >= MIN_SECRET_LENGTH));
+    assert.ok(forms.includes(SECRET));
+    assert.ok(forms.includes(percentAll(SECRET, false)));
+  });
+});
+
+describe("redaction", () => {
+  test("no false positive on unrelated text", () => {
+    const text = "The quick brown fox jumps over the lazy dog. 0123456789abcdef %2F%2f s3cr t+Key Basic dXNlcjpwYXNz";
+    assert.deepEqual(redact(text), { text, count: 0 });
+    assert.deepEqual(redact(text, []), { text, count: 0 });
+    assert.deepEqual(redact("", [SECRET]), { text: "", count: 0 });
+  });
+
+  test("the count is the number of spans replaced, across forms", () => {
+    const text = [SECRET, encodeURIComponent(SECRET), Buffer.from(SECRET).toString("hex"), Buffer.from(SECRET).toString("base64"), SECRET].join(" | ");
+    const r = redact(text);
+    assert.equal(r.count, 5);
+    assert.equal(r.text, [P, P, P, P, P].join(" | "));
+  });
+
+  test("overlapping secrets are covered together; one contained in another is replaced whole", () => {
+    const a = "abcdef123";
+    const b = "def123xyz";
+    const r = redact("<abcdef123xyz>", [a, b]);
+    assert.equal(r.text, `<${P}>`);
+    assert.equal(r.count, 1);
+    const outer = "prefix-TOKEN-suffix";
+    const inner = "TOKEN";
+    assert.deepEqual(redact(`x ${outer} y ${inner} z`, [inner, outer]), { text: `x ${P} y ${P} z`, count: 2 });
+    // Adjacent (not overlapping) occurrences are two spans.
+    assert.deepEqual(redact(`${a}${a}`, [a]), { text: `${P}${P}`, count: 2 });
+  });
+
+  test("regex metacharacters in a secret are literal", () => {
+    const secret = "a.b*c(d)[e]$";
+    assert.deepEqual(redact("aXb*c(d)[e]$ and a.b*c(d)[e]$", [secret]), { text: `aXb*c(d)[e]$ and ${P}`, count: 1 });
+  });
+
+  test("the compiled pattern follows the set of secrets it is given", () => {
+    const r = new KnownSecretRedactor("***");
+    assert.equal(r.redact("one secret1 two secret2", ["secret1"]).text, "one *** two secret2");
+    assert.equal(r.redact("one secret1 two secret2", ["secret1"]).text, "one *** two secret2");
+    assert.equal(r.redact("one secret1 two secret2", ["secret2"]).text, "one secret1 two ***");
+    assert.equal(r.redact("one secret1 two secret2", ["secret1", "secret2"]).text, "one *** two ***");
+    const mutable = ["secret1"];
+    assert.equal(r.redact("secret1 secret2", mutable).text, "*** secret2");
+    mutable[0] = "secret2";
+    assert.equal(r.redact("secret1 secret2", mutable).text, "secret1 ***", "a changed array is not mistaken for the cached one");
+  });
+});
+
+describe("secrets too short to redact", () => {
+  test("are left in the output, not redacted", () => {
+    assert.deepEqual(redact("a ab abc in text", ["a", "ab", "abc"]), { text: "a ab abc in text", count: 0 });
+  });
+
+  test("are reported by unredactableSecrets, once each; empty strings are not secrets", () => {
+    assert.equal(MIN_SECRET_LENGTH, 4);
+    assert.deepEqual(unredactableSecrets(["a", "ab", "abc", "abcd", "", "ab", SECRET]), ["a", "ab", "abc"]);
+    assert.deepEqual(unredactableSecrets([]), []);
+  });
+
+  test("do not stop the longer secrets from being redacted", () => {
+    assert.deepEqual(redact(`x ${SECRET} y`, ["ab", SECRET]), { text: `x ${P} y`, count: 1 });
+  });
+});
