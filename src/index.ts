@@ -4,7 +4,6 @@ export * from "./envelope/index.ts";
 export * from "./policy/index.ts";
 export * from "./audit/index.ts";
 export { KnownSecretRedactor, secretForms, type Redactor, type RedactionResult } from "./guard/redact.ts";
-export { BUILTIN_TOOLS } from "./tools/index.ts";
 export { openRuntime, type Runtime, type RuntimeOptions } from "./runtime.ts";
 export { initProfile, openProfile, type Profile } from "./config/profile.ts";
 export { profilePaths, defaultProfileHome, type ProfilePaths } from "./config/paths.ts";

@@ -42,6 +42,9 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
   const audit = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
   try {
     const executor = options.executor ?? new LocalExecutor({ workspace: profile.workspace, dataDir: profile.paths.dataDir, unsafeHost: options.unsafeHost === true });
+    if (!profile.config.sandbox.required) {
+      await audit.append({ kind: "system", actor: options.actor ?? "cli", action: "sandbox.not-required", resource: "config.yaml", decision: "info", detail: { note: "sandbox.required is false in config.yaml: process tools may run without a sandbox when one is chosen" } });
+    }
     if (options.unsafeHost) {
       await audit.append({
         kind: "system",

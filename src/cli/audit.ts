@@ -13,7 +13,7 @@ import type { AuditEntry } from "../audit/entry.ts";
 import { entryLeaf } from "../audit/entry.ts";
 import { parseDuration } from "../policy/constraints.ts";
 import type { Cli } from "./program.ts";
-import { decisionBadge, printJson, println, style, table } from "./output.ts";
+import { decisionBadge, printable, printJson, println, style, table } from "./output.ts";
 
 function printReport(r: VerifyReport, source: string, extraWarnings: readonly string[] = []): void {
   if (r.ok) {
@@ -186,10 +186,10 @@ export function registerAudit(program: Command, cli: Cli): void {
         const store = openAuditReader(profile.paths);
         const print = (entries: readonly AuditEntry[], header: boolean): void => {
           if (opts.json) {
-            for (const e of entries) println(JSON.stringify({ ...e, detail: JSON.parse(e.detail) as unknown }));
+            for (const e of entries) println(JSON.stringify({ ...e, detail: parseDetail(e.detail) }));
             return;
           }
-          const rows = entries.map((e) => [style.dim(String(e.seq)), e.ts.replace("T", " ").slice(0, 19), e.kind, decisionBadge(e.decision), e.action, summarise(e)]);
+          const rows = entries.map((e) => [style.dim(String(e.seq)), printable(e.ts.replace("T", " ").slice(0, 19)), printable(e.kind), decisionBadge(printable(e.decision)), printable(e.action), printable(summarise(e))]);
           if (rows.length > 0) println(table(header ? [["SEQ", "TIME (UTC)", "KIND", "DECISION", "ACTION", "DETAIL"].map(style.bold), ...rows] : rows));
         };
         try {
@@ -202,10 +202,16 @@ export function registerAudit(program: Command, cli: Cli): void {
           // Poll: the store is a file another process writes; stop on Ctrl-C.
           await new Promise<void>((resolve) => {
             const timer = setInterval(() => {
-              void store.query({ ...filter, afterSeq: last }).then((rows) => {
-                print(rows, false);
-                last = rows.at(-1)?.seq ?? last;
-              });
+              store
+                .query({ ...filter, afterSeq: last })
+                .then((rows) => {
+                  print(rows, false);
+                  last = rows.at(-1)?.seq ?? last;
+                })
+                .catch((err: unknown) => {
+                  // A locked or busy database is transient while another process writes: say so and keep following.
+                  process.stderr.write(`aegisclaw logs: ${err instanceof Error ? err.message : String(err)}\n`);
+                });
             }, 500);
             process.once("SIGINT", () => {
               clearInterval(timer);
@@ -225,6 +231,15 @@ function readTextFile(path: string, what: string): string {
     return readFileSync(path, "utf8");
   } catch (err) {
     throw new AegisError("USAGE", `Cannot read ${what} ${path} (${(err as NodeJS.ErrnoException).code ?? String(err)}).`, { exitCode: EXIT.usage });
+  }
+}
+
+/** The stored detail as JSON, or the raw text when it is not JSON (a damaged row is shown, not fatal). */
+function parseDetail(detail: string): unknown {
+  try {
+    return JSON.parse(detail) as unknown;
+  } catch {
+    return detail;
   }
 }
 

@@ -29,11 +29,6 @@ export function decisionBadge(decision: string): string {
   return style.red(decision.toUpperCase());
 }
 
-/** Sets the exit code for a finished command without cutting off pending output. */
-export function exitWith(code: number): void {
-  process.exitCode = code;
-}
-
 export function reportError(err: unknown, json: boolean): number {
   if (err instanceof AegisError) {
     if (json) process.stdout.write(`${JSON.stringify(err.toJSON(), null, 2)}\n`);
@@ -44,6 +39,15 @@ export function reportError(err: unknown, json: boolean): number {
   if (json) process.stdout.write(`${JSON.stringify({ error: "INTERNAL", message: err instanceof Error ? err.message : String(err) }, null, 2)}\n`);
   else process.stderr.write(`aegisclaw: unexpected error (please report it): ${message}\n`);
   return EXIT.error;
+}
+
+/**
+ * Makes text from the audit log safe for a terminal: tool names, labels and error output come from the agent
+ * and its tools, and an escape sequence in them must not rewrite the screen. Control characters become \xNN.
+ */
+export function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
 }
 
 /** Pads columns for human-readable tables. */

@@ -16,6 +16,7 @@ import { SqliteAuditStore } from "../audit/sqlite-store.ts";
 import { verifyAuditLog } from "../audit/verify.ts";
 import type { EnvelopeResult, Proposal } from "../envelope/envelope.ts";
 import { openRuntime } from "../runtime.ts";
+import { openProfile } from "../config/profile.ts";
 import { initAndOpen } from "./init.ts";
 import type { Cli } from "./program.ts";
 import { decisionBadge, printJson, println, style } from "./output.ts";
@@ -43,7 +44,8 @@ export function registerQuickstart(program: Command, cli: Cli): void {
         const explicitHome = cmd.optsWithGlobals<{ home?: string }>().home;
         const base = explicitHome === undefined ? mkdtempSync(join(tmpdir(), "aegisclaw-quickstart-")) : undefined;
         const home = explicitHome ?? join(base ?? "", "profile");
-        const workspace = join(base ?? home, base ? "workspace" : "quickstart-workspace");
+        // Beside the profile, never inside it: policy denies tools the profile directory.
+        const workspace = base ? join(base, "workspace") : `${home}-workspace`;
         const out = opts.json ? (): void => undefined : println;
         try {
           return await runScenario(home, workspace, out, opts.json === true, base !== undefined && !opts.keep);
@@ -60,11 +62,13 @@ async function runScenario(home: string, workspace: string, out: (t?: string) =>
   out(`Here a scripted "model" makes four tool calls. Policy, tools and the audit log are real.`);
   out();
   await initAndOpen(home, workspace);
-  mkdirSync(workspace, { recursive: true, mode: 0o700 });
-  const notes = join(workspace, "notes.txt");
+  // An existing profile keeps the workspace its config names.
+  const { workspace: activeWorkspace } = openProfile(home);
+  mkdirSync(activeWorkspace, { recursive: true, mode: 0o700 });
+  const notes = join(activeWorkspace, "notes.txt");
   if (!existsSync(notes)) writeFileSync(notes, "Dentist on Tuesday 10:00.\nRenew passport before March.\nIdea: weekend trip to the coast.\n", { mode: 0o600 });
   out(`${style.dim("profile  ")} ${home}${ephemeral ? style.dim("  (throw-away; --keep to keep it)") : ""}`);
-  out(`${style.dim("workspace")} ${workspace}`);
+  out(`${style.dim("workspace")} ${activeWorkspace}`);
   out(`${style.dim("policy   ")} ${join(home, "policy.yaml")} (the default policy)`);
   out();
 

@@ -3,10 +3,10 @@
  * with 0600 files; every command refuses to run on a profile that others can
  * read or write, and prints the chmod that fixes it.
  */
-import { closeSync, existsSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, writeSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { closeSync, existsSync, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { AegisError, EXIT } from "../errors.ts";
-import { generateCheckpointKey } from "../audit/checkpoint.ts";
+import { createCheckpointSigner, generateCheckpointKey } from "../audit/checkpoint.ts";
 import { DEFAULT_POLICY_YAML } from "../policy/defaults.ts";
 import { canonicalPath } from "../policy/scope.ts";
 import { CONFIG_VERSION, ConfigSchema, defaultConfigYaml, type Config } from "./schema.ts";
@@ -19,22 +19,35 @@ export interface InitReport {
   readonly existing: string[];
 }
 
-/** Writes a file only if it does not exist: atomically (temp file + fsync + rename), mode 0600. */
+/**
+ * Writes a file only if it does not exist, mode 0600, complete or not at all: the content goes to a temp file
+ * (fsynced) that is then hard-linked into place — link fails if the name exists, so two concurrent inits
+ * cannot overwrite each other — and the temp name is always removed.
+ */
 function writeNew(path: string, content: string, report: InitReport): void {
   if (existsSync(path)) {
     report.existing.push(path);
     return;
   }
-  const tmp = `${path}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "wx", 0o600);
+  const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
-    writeSync(fd, content);
-    fsyncSync(fd);
+    const fd = openSync(tmp, "wx", 0o600);
+    try {
+      writeSync(fd, content);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    try {
+      linkSync(tmp, path);
+      report.created.push(path);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      report.existing.push(path);
+    }
   } finally {
-    closeSync(fd);
+    rmSync(tmp, { force: true });
   }
-  renameSync(tmp, path);
-  report.created.push(path);
 }
 
 function ensureDir(path: string, report: InitReport): void {
@@ -61,15 +74,21 @@ export function initProfile(options: InitOptions): InitReport {
   ensureDir(paths.home, report);
   ensureDir(paths.keysDir, report);
   ensureDir(paths.dataDir, report);
-  const workspace = options.workspace ?? "~/aegisclaw-workspace";
+  // A workspace given on the command line means what it means in the user's shell: relative to where they are.
+  const workspace = options.workspace === undefined ? "~/aegisclaw-workspace" : resolve(expandHome(options.workspace));
   writeNew(paths.config, defaultConfigYaml(workspace), report);
   writeNew(paths.policy, DEFAULT_POLICY_YAML, report);
   if (!existsSync(paths.checkpointKey)) {
+    if (existsSync(paths.checkpointPub)) {
+      throw new AegisError("KEY_INVALID", `${paths.checkpointKey} is missing but its public key ${paths.checkpointPub} exists. Restore the private key from backup; if it is lost, move the profile's audit.db and keys/ aside (keep them: the old log still verifies with the public key) and run init again.`);
+    }
     const key = generateCheckpointKey();
     writeNew(paths.checkpointKey, key.privateKeyPem, report);
     writeNew(paths.checkpointPub, key.publicKeyPem, report);
   } else {
     report.existing.push(paths.checkpointKey);
+    // The public key can always be derived again from the private one.
+    if (!existsSync(paths.checkpointPub)) writeNew(paths.checkpointPub, createCheckpointSigner(readFileSync(paths.checkpointKey, "utf8"), paths.checkpointKey).publicKeyPem, report);
   }
   return report;
 }

@@ -75,11 +75,6 @@ export class Envelope {
     this.#tools.set(tool.name, tool);
   }
 
-  /** Names and descriptions of registered tools (for model prompts and `--help`); never the tools themselves. */
-  toolList(): { name: string; description: string; risk: string }[] {
-    return [...this.#tools.values()].map((t) => ({ name: t.name, description: t.description, risk: t.risk }));
-  }
-
   #scrub(text: string, extra: readonly string[] = []): string {
     return this.#o.redactor.redact(text, [...this.#o.broker.knownValues(), ...extra]).text;
   }

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { openAuditLog } from "../../src/audit/open.ts";
+import { profilePaths } from "../../src/config/paths.ts";
 import { fileURLToPath } from "node:url";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -81,6 +83,33 @@ describe("aegisclaw init", () => {
     writeFileSync(cfg, "version: [1\n");
     const syntax = await runCli(["--home", home, "logs", "--json"]);
     assert.equal((JSON.parse(syntax.stdout) as { error: string }).error, "CONFIG_INVALID");
+  });
+
+  test("a relative --workspace means relative to where you run init, and a missing public key is derived again", async (t) => {
+    const dir = tempDir(t);
+    const r = await runCli(["init", "--home", "p", "--workspace", "ws"], {}, 30_000, dir);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(readFileSync(join(dir, "p", "config.yaml"), "utf8"), new RegExp(`workspace: "${join(dir, "ws")}"`));
+    const pub = join(dir, "p", "keys", "audit-checkpoint.pub");
+    const original = readFileSync(pub, "utf8");
+    rmSync(pub);
+    const again = await runCli(["init", "--home", join(dir, "p")]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(readFileSync(pub, "utf8"), original);
+    assert.deepEqual(readdirSync(join(dir, "p", "keys")).sort(), ["audit-checkpoint.pem", "audit-checkpoint.pub"], "no temp files left behind");
+  });
+
+  test("logs shows control characters from the agent escaped, never raw", async (t) => {
+    const dir = tempDir(t);
+    const home = join(dir, "p");
+    await runCli(["init", "--home", home, "--workspace", join(dir, "ws")]);
+    const log = await openAuditLog(profilePaths(home));
+    await log.append({ kind: "decision", actor: "model", action: "evil\u001b]0;pwned\u0007\u001b[2J", resource: "x", decision: "deny", detail: { reason: "line\rover" } });
+    await log.close();
+    const r = await runCli(["--home", home, "logs"]);
+    assert.equal(r.code, 0);
+    assert.ok(!r.stdout.includes("\u001b"), "no raw escape reaches the terminal");
+    assert.match(r.stdout, /evil\\x1b\]0;pwned\\x07/);
   });
 
   test("commands on a missing profile say how to create one", async (t) => {

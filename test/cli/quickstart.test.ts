@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { test } from "node:test";
+import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/tmp.ts";
 
 test("quickstart runs the scenario end to end: allow, deny, tainted ask, allow; log intact; tamper detected; profile removed", async () => {
   const r = await runCli(["quickstart", "--json"]);
@@ -19,4 +21,15 @@ test("quickstart's human output explains each step and what to do next", async (
   const r = await runCli(["quickstart"]);
   assert.equal(r.code, 0, r.stderr);
   for (const text of ["prompt injection", "untrusted:email", "not approved", "✔ intact", "detected", "What next"]) assert.ok(r.stdout.includes(text), text);
+});
+
+test("quickstart --home DIR runs against that profile, with its workspace beside it", async (t) => {
+  const dir = tempDir(t);
+  const home = join(dir, "qs");
+  const r = await runCli(["--home", home, "quickstart", "--json"]);
+  assert.equal(r.code, 0, r.stderr + r.stdout);
+  assert.equal((JSON.parse(r.stdout) as { ok: boolean }).ok, true);
+  assert.ok(existsSync(join(`${home}-workspace`, "notes.txt")));
+  const again = await runCli(["--home", home, "quickstart", "--json"]);
+  assert.equal(again.code, 0, "a second run on the same profile works too");
 });
