@@ -228,10 +228,20 @@ async function verifyBench(dir: string): Promise<void> {
   const t2 = performance.now();
   for (let i = 0; i < n; i += 1) hash("sha256", sample, "hex");
   const shaRate = (n / (performance.now() - t2)) * 1000;
+  // Where the time goes: the same verification over entries already in memory (no SQLite).
+  const inMemory: AuditEntry[][] = [];
+  const reader2 = new SqliteAuditStore(path, { readOnly: true });
+  for await (const batch of reader2.scan()) inMemory.push(batch);
+  await reader2.close();
+  const t3 = performance.now();
+  await verifyAuditLog(inMemory, checkpoints, parsePublicKey(key.publicKeyPem));
+  const memRate = (n / (performance.now() - t3)) * 1000;
+  raw.verify_in_memory_per_s = memRate;
   raw.verify_per_s = rate;
   raw.scan_per_s = scanRate;
   raw.sha256_per_s = shaRate;
   rows.push({ what: `audit verify (${n.toLocaleString("en-US")} entries, SQLite)`, value: fmtRate(rate), baseline: `row scan alone ${fmtRate(scanRate)}; SHA-256 alone ${fmtRate(shaRate)}`, ratio: `${((rate / scanRate) * 100).toFixed(0)} % of scan`, goal: "≥ 500,000/s", met: rate >= 500_000 });
+  rows.push({ what: "  of which: verify, entries already in memory", value: fmtRate(memRate), baseline: `2 SHA-256/entry alone ${fmtRate(shaRate / 2)}`, ratio: `${((memRate / (shaRate / 2)) * 100).toFixed(0)} %`, goal: "-", met: true });
 }
 
 const dir = mkdtempSync(join(tmpdir(), "aegisclaw-bench-"));
