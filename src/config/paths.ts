@@ -12,6 +12,10 @@ export interface ProfilePaths {
   readonly checkpointPub: string;
   /** State kept by tools (outbox, caches). */
   readonly dataDir: string;
+  /** The age identity (X25519 secret key, optionally passphrase-encrypted) that opens the secrets file. */
+  readonly ageIdentity: string;
+  /** The SOPS file holding every secret, encrypted with age. */
+  readonly secretsFile: string;
 }
 
 export function defaultProfileHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -34,5 +38,7 @@ export function profilePaths(home: string): ProfilePaths {
     checkpointKey: join(h, "keys", "audit-checkpoint.pem"),
     checkpointPub: join(h, "keys", "audit-checkpoint.pub"),
     dataDir: join(h, "data"),
+    ageIdentity: join(h, "keys", "age-identity.txt"),
+    secretsFile: join(h, "secrets.enc.yaml"),
   };
 }
