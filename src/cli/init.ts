@@ -5,11 +5,19 @@ import { initProfile, openProfile } from "../config/profile.ts";
 import { EXIT } from "../errors.ts";
 import type { Cli } from "./program.ts";
 import { printJson, println, style } from "./output.ts";
-import { mkdirSync } from "node:fs";
+import { existsSync, mkdirSync } from "node:fs";
+import { SecretStore } from "../secrets/store.ts";
+import { newPassphrase } from "./secrets.ts";
 
-export async function initAndOpen(home: string, workspace: string | undefined): Promise<ReturnType<typeof initProfile>> {
+export async function initAndOpen(home: string, workspace: string | undefined, secretsPassphrase = false): Promise<ReturnType<typeof initProfile>> {
   const report = initProfile({ home, ...(workspace !== undefined ? { workspace } : {}) });
   const profile = openProfile(home);
+  // A new profile gets its age identity and an empty encrypted secrets file too (a passphrase-protected identity
+  // is `aegisclaw secrets init --passphrase`, before anything else creates one).
+  if (!existsSync(profile.paths.ageIdentity) && !existsSync(profile.paths.secretsFile)) {
+    const secrets = await SecretStore.init(profile.paths, secretsPassphrase ? { passphrase: await newPassphrase(profile.paths.ageIdentity) } : {});
+    report.created.push(...secrets.created);
+  }
   mkdirSync(profile.workspace, { recursive: true, mode: 0o700 });
   // Opening the log creates the database; the first entry records the profile's creation.
   const log = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
@@ -26,13 +34,14 @@ export async function initAndOpen(home: string, workspace: string | undefined): 
 export function registerInit(program: Command, cli: Cli): void {
   program
     .command("init")
-    .description("create a profile (config, default policy, audit log, checkpoint key); re-running never overwrites anything")
+    .description("create a profile (config, default policy, audit log, checkpoint key, age identity and encrypted secrets file); re-running never overwrites anything")
     .option("--workspace <dir>", "the agent's workspace (default ~/aegisclaw-workspace)")
+    .option("--passphrase", "protect the new age identity (which opens the secrets file) with a passphrase ($AEGISCLAW_PASSPHRASE or a hidden prompt)")
     .option("--json", "print the result as JSON")
     .action(
-      cli.action(async (opts: { workspace?: string; json?: boolean }, cmd: Command) => {
+      cli.action(async (opts: { workspace?: string; passphrase?: boolean; json?: boolean }, cmd: Command) => {
         const home = cli.home(cmd);
-        const report = await initAndOpen(home, opts.workspace);
+        const report = await initAndOpen(home, opts.workspace, opts.passphrase === true);
         if (opts.json) {
           printJson(report);
           return EXIT.ok;

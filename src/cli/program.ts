@@ -9,6 +9,7 @@ import { registerDoctor } from "./doctor.ts";
 import { registerInit } from "./init.ts";
 import { registerPolicy } from "./policy.ts";
 import { registerQuickstart } from "./quickstart.ts";
+import { registerSecrets } from "./secrets.ts";
 
 /** The version is package.json's (two levels up from both src/cli and dist/cli). */
 export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -60,6 +61,7 @@ Start here: aegisclaw quickstart`,
   registerDoctor(program, cli);
   registerPolicy(program, cli);
   registerAudit(program, cli);
+  registerSecrets(program, cli);
 
   try {
     await program.parseAsync([...argv]);

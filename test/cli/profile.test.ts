@@ -96,7 +96,7 @@ describe("aegisclaw init", () => {
     const again = await runCli(["init", "--home", join(dir, "p")]);
     assert.equal(again.code, 0, again.stderr);
     assert.equal(readFileSync(pub, "utf8"), original);
-    assert.deepEqual(readdirSync(join(dir, "p", "keys")).sort(), ["audit-checkpoint.pem", "audit-checkpoint.pub"], "no temp files left behind");
+    assert.deepEqual(readdirSync(join(dir, "p", "keys")).sort(), ["age-identity.txt", "audit-checkpoint.pem", "audit-checkpoint.pub"], "no temp files left behind");
   });
 
   test("logs shows control characters from the agent escaped, never raw", async (t) => {
