@@ -2,13 +2,11 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { test } from "node:test";
-import { fileURLToPath } from "node:url";
 import { openAuditLog } from "../../src/audit/open.ts";
 import { profilePaths } from "../../src/config/paths.ts";
-import { runCli } from "../helpers/cli.ts";
+import { MAIN, runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 
 test("logs --follow prints entries another process appends, and stops on Ctrl-C", async (t) => {
   const dir = tempDir(t);

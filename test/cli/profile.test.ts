@@ -87,7 +87,7 @@ describe("aegisclaw init", () => {
 
   test("a relative --workspace means relative to where you run init, and a missing public key is derived again", async (t) => {
     const dir = tempDir(t);
-    const r = await runCli(["init", "--home", "p", "--workspace", "ws"], {}, 30_000, dir);
+    const r = await runCli(["init", "--home", "p", "--workspace", "ws"], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     assert.match(readFileSync(join(dir, "p", "config.yaml"), "utf8"), new RegExp(`workspace: "${join(dir, "ws")}"`));
     const pub = join(dir, "p", "keys", "audit-checkpoint.pub");

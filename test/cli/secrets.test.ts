@@ -6,30 +6,19 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test, type TestContext } from "node:test";
-import { fileURLToPath } from "node:url";
+import { describe, test, type TestContext } from "node:test";
 
 import { initAndOpen } from "../../src/cli/init.ts";
 import { profilePaths, type ProfilePaths } from "../../src/config/paths.ts";
 import { SecretStore, loadIdentityFile } from "../../src/secrets/index.ts";
+import { COMPILE_CACHE, MAIN, runCli, type CliResult } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const SCRIPT = ["/usr/bin/script", "/bin/script"].find((p) => existsSync(p));
-// Node's compile cache, shared by the CLI processes this file starts: halves each start-up (~0.55 s → ~0.25 s).
-const COMPILE_CACHE = mkdtempSync(join(tmpdir(), "aegisclaw-test-ncc-"));
-after(() => {
-  rmSync(COMPILE_CACHE, { recursive: true, force: true });
-});
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliResult;
 
 /**
  * Runs the CLI with optional stdin, in its own session (detached), so it has
@@ -37,21 +26,8 @@ interface Run {
  * is only set when the test sets it.
  */
 function aegis(home: string, args: readonly string[], options: { readonly stdin?: string; readonly env?: NodeJS.ProcessEnv } = {}): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1", NODE_COMPILE_CACHE: COMPILE_CACHE, ...options.env };
-    if (options.env?.AEGISCLAW_PASSPHRASE === undefined) delete env.AEGISCLAW_PASSPHRASE;
-    const child = spawn(process.execPath, [MAIN, "--home", home, ...args], { env, stdio: ["pipe", "pipe", "pipe"], detached: true, timeout: 30_000 });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (b: Buffer) => (stdout += b.toString()));
-    child.stderr.on("data", (b: Buffer) => (stderr += b.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => {
-      resolve({ code: code ?? -1, stdout, stderr });
-    });
-    // No stdin given: an empty one (end of file at once), like </dev/null.
-    child.stdin.end(options.stdin ?? "");
-  });
+  // AEGISCLAW_PASSPHRASE only when the test sets it; no terminal, as a script or CI job runs it.
+  return runCli(["--home", home, ...args], { ...options, unset: options.env?.AEGISCLAW_PASSPHRASE === undefined ? ["AEGISCLAW_PASSPHRASE"] : [], detached: true });
 }
 
 /** A profile (config, policy, audit log) made in-process; the secret store too unless `secrets: false`. */
