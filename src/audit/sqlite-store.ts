@@ -52,7 +52,8 @@ CREATE TRIGGER IF NOT EXISTS audit_checkpoints_no_delete BEFORE DELETE ON audit_
   BEGIN SELECT RAISE(ABORT, 'audit checkpoints are append-only'); END;
 `;
 
-interface EntryRow {
+/** A row of audit_entries as SQLite returns it (exported for tools that inspect the file, such as the tamper tests). */
+export interface EntryRow {
   seq: number;
   ts: string;
   kind: string;
@@ -68,7 +69,7 @@ interface EntryRow {
 const ENTRY_COLUMNS = "seq, ts, kind, actor, action, resource, decision, detail, prev_hash, hash";
 type EntryArray = [number, string, string, string, string, string, string, string, string, string];
 
-function rowToEntry(r: EntryRow): AuditEntry {
+export function rowToEntry(r: EntryRow): AuditEntry {
   return {
     seq: r.seq,
     ts: r.ts,

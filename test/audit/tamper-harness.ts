@@ -19,7 +19,7 @@ import type { Checkpoint, CheckpointSigner } from "../../src/audit/checkpoint.ts
 import { computeEntryHash, GENESIS_HASH, type AuditEntry, entryLeaf } from "../../src/audit/entry.ts";
 import { AuditLog } from "../../src/audit/log.ts";
 import { merkleRoot } from "../../src/audit/merkle.ts";
-import { SqliteAuditStore } from "../../src/audit/sqlite-store.ts";
+import { rowToEntry, SqliteAuditStore, type EntryRow } from "../../src/audit/sqlite-store.ts";
 import { verifyAuditLog, type DamageKind, type VerifyReport } from "../../src/audit/verify.ts";
 import { input, makeKey, readAll, type TestKey } from "./helpers.ts";
 
@@ -110,18 +110,6 @@ export class Tamperer {
   }
 }
 
-export interface EntryRow {
-  seq: number;
-  ts: string;
-  kind: string;
-  actor: string;
-  action: string;
-  resource: string;
-  decision: string;
-  detail: string;
-  prev_hash: string;
-  hash: string;
-}
 
 export interface CheckpointRow {
   tree_size: number;
@@ -143,18 +131,6 @@ export function flipChar(s: string, rng: Rng): string {
   return s.slice(0, i) + String.fromCharCode(c) + s.slice(i + 1);
 }
 
-const rowToEntry = (r: EntryRow): AuditEntry => ({
-  seq: r.seq,
-  ts: r.ts,
-  kind: r.kind,
-  actor: r.actor,
-  action: r.action,
-  resource: r.resource,
-  decision: r.decision,
-  detail: r.detail,
-  prevHash: r.prev_hash,
-  hash: r.hash,
-});
 
 const rowToCheckpoint = (r: CheckpointRow): Checkpoint => ({
   treeSize: r.tree_size,
