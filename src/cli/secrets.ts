@@ -209,6 +209,11 @@ async function openStore(profile: Profile, source: PassphraseSource): Promise<Se
   return SecretStore.open(paths, identities.identities);
 }
 
+/** One audited operation on the profile's store: open it (asking for a passphrase if needed), run, record by name. */
+function onStore<T>(profile: Profile, action: string, resource: string, use: (store: SecretStore) => Promise<Audited<T>>, source: PassphraseSource = passphraseSource()): Promise<T> {
+  return audited(profile, action, resource, () => withStore(profile, source, use));
+}
+
 async function withStore<T>(profile: Profile, source: PassphraseSource, use: (store: SecretStore) => Promise<T>): Promise<T> {
   const store = await openStore(profile, source);
   try {
@@ -391,14 +396,11 @@ Every operation is recorded in the audit log by name, never by value.`,
         assertSecretName(name);
         const skills = opts.skill.length > 0 ? opts.skill.map(checkSkill) : undefined;
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
-        const result = await audited(profile, "secrets.set", secretResource(name), () =>
-          withStore(profile, source, async (store) => {
+        const result = await onStore(profile, "secrets.set", secretResource(name), async (store) => {
             const value = await readSecretValue(name);
             const r = await store.set(name, value, { skills });
             return { result: r, detail: { created: r.created, ...(skills !== undefined ? { skills } : {}) } };
-          }),
-        );
+          });
         if (opts.json) printJson({ name, created: result.created, file: profile.paths.secretsFile });
         else println(`${style.green("✔")} ${name} ${result.created ? "added" : "updated"} (encrypted in ${profile.paths.secretsFile})`);
         return EXIT.ok;
@@ -422,9 +424,8 @@ Every operation is recorded in the audit log by name, never by value.`,
         }
         assertSecretName(name);
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
         // The audit entry is durable before the value is printed.
-        const value = await audited(profile, "secrets.get", secretResource(name), () => withStore(profile, source, (store) => Promise.resolve({ result: store.get(name), detail: { revealed: true } })));
+        const value = await onStore(profile, "secrets.get", secretResource(name), (store) => Promise.resolve({ result: store.get(name), detail: { revealed: true } }));
         if (opts.json) printJson({ name, value });
         else process.stdout.write(process.stdout.isTTY ? `${value}\n` : value);
         return EXIT.ok;
@@ -439,13 +440,10 @@ Every operation is recorded in the audit log by name, never by value.`,
     .action(
       cli.action(async (opts: { json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
-        const infos = await audited(profile, "secrets.list", storeResource(profile), () =>
-          withStore(profile, source, (store) => {
+        const infos = await onStore(profile, "secrets.list", storeResource(profile), (store) => {
             const list = store.list();
             return Promise.resolve({ result: list, detail: { count: list.length } });
-          }),
-        );
+          });
         if (opts.json) {
           printJson(infos.map((i) => ({ name: i.name, created: i.created, updated: i.updated, skills: i.skills ?? null })));
           return EXIT.ok;
@@ -470,12 +468,10 @@ Every operation is recorded in the audit log by name, never by value.`,
       cli.action(async (name: string, opts: { json?: boolean }, cmd: Command) => {
         assertSecretName(name);
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
-        await audited(profile, "secrets.rm", secretResource(name), () => withStore(profile, source, async (store) => {
+        await onStore(profile, "secrets.rm", secretResource(name), async (store) => {
             await store.remove(name);
             return { result: undefined };
-          }),
-        );
+          });
         if (opts.json) printJson({ name, removed: true });
         else println(`${style.green("✔")} ${name} removed`);
         return EXIT.ok;
@@ -489,14 +485,11 @@ Every operation is recorded in the audit log by name, never by value.`,
     .action(
       cli.action(async (opts: { json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
         const editor = [process.env.VISUAL, process.env.EDITOR].find((e) => e !== undefined && e.trim() !== "") ?? "vi";
-        const changes = await audited(profile, "secrets.edit", storeResource(profile), () =>
-          withStore(profile, source, async (store) => {
+        const changes = await onStore(profile, "secrets.edit", storeResource(profile), async (store) => {
             const r = await editSecrets(profile.paths, store, editor);
             return { result: r, detail: { added: r.added, changed: r.changed, removed: r.removed } };
-          }),
-        );
+          });
         if (opts.json) {
           printJson(changes);
           return EXIT.ok;
@@ -524,13 +517,10 @@ Every operation is recorded in the audit log by name, never by value.`,
     .action(
       cli.action(async (opts: { json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
-        const { all, own } = await audited(profile, "secrets.recipients.list", storeResource(profile), () =>
-          withStore(profile, source, (store) => {
+        const { all, own } = await onStore(profile, "secrets.recipients.list", storeResource(profile), (store) => {
             const r = { all: store.recipients(), own: store.ownRecipients() };
             return Promise.resolve({ result: r, detail: { count: r.all.length } });
-          }),
-        );
+          });
         if (opts.json) printJson(all.map((recipient) => ({ recipient, profile: own.includes(recipient) })));
         else for (const r of all) println(own.includes(r) ? `${r}  ${style.dim("(this profile's identity)")}` : r);
         return EXIT.ok;
@@ -545,14 +535,11 @@ Every operation is recorded in the audit log by name, never by value.`,
     .action(
       cli.action(async (recipient: string, opts: { json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
         const r = recipient.trim();
-        const added = await audited(profile, "secrets.recipients.add", recipientResource(r), () =>
-          withStore(profile, source, async (store) => {
+        const added = await onStore(profile, "secrets.recipients.add", recipientResource(r), async (store) => {
             const changed = await store.addRecipient(r);
             return { result: changed, detail: { added: changed } };
-          }),
-        );
+          });
         if (opts.json) printJson({ recipient: r, added });
         else println(added ? `${style.green("✔")} ${r} added: it can now decrypt ${profile.paths.secretsFile}` : `${r} already is a recipient; nothing changed.`);
         return EXIT.ok;
@@ -568,13 +555,11 @@ Every operation is recorded in the audit log by name, never by value.`,
     .action(
       cli.action(async (recipient: string, opts: { json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
-        const source = passphraseSource();
         const r = recipient.trim();
-        await audited(profile, "secrets.recipients.rm", recipientResource(r), () => withStore(profile, source, async (store) => {
+        await onStore(profile, "secrets.recipients.rm", recipientResource(r), async (store) => {
             await store.removeRecipient(r);
             return { result: undefined, detail: { dataKeyRotated: true } };
-          }),
-        );
+          });
         if (opts.json) printJson({ recipient: r, removed: true });
         else {
           println(`${style.green("✔")} ${r} removed, and the data key changed.`);
@@ -593,12 +578,10 @@ Every operation is recorded in the audit log by name, never by value.`,
       cli.action(async (opts: { identity?: boolean; json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
         const source = passphraseSource();
-        const report = await audited(profile, "secrets.rotate", storeResource(profile), () =>
-          withStore(profile, source, async (store) => {
+        const report = await onStore(profile, "secrets.rotate", storeResource(profile), async (store) => {
             const r = await store.rotate({ identity: opts.identity === true, passphrase: source });
             return { result: r, detail: { identity: opts.identity === true, secrets: r.secrets, recipients: r.recipients, resumed: r.resumed, ...(r.newRecipient !== undefined ? { newRecipient: r.newRecipient } : {}) } };
-          }),
-        );
+          }, source);
         if (opts.json) {
           printJson(report);
           return EXIT.ok;
