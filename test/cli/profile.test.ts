@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { openAuditLog } from "../../src/audit/open.ts";
 import { profilePaths } from "../../src/config/paths.ts";
 import { fileURLToPath } from "node:url";
@@ -63,6 +63,30 @@ describe("aegisclaw init", () => {
     }
     const json = await runCli(["--home", home, "logs", "--json"]);
     assert.equal((JSON.parse(json.stdout) as { error: string }).error, "PROFILE_INSECURE");
+  });
+
+  test("attack: a profile file swapped for a symlink, or owned by someone else, is refused", async (t) => {
+    const dir = tempDir(t);
+    const home = join(dir, "p");
+    await runCli(["init", "--home", home, "--workspace", join(dir, "ws")]);
+    const policyFile = join(home, "policy.yaml");
+    const elsewhere = join(dir, "attacker-policy.yaml");
+    writeFileSync(elsewhere, readFileSync(policyFile, "utf8"), { mode: 0o600 });
+    rmSync(policyFile);
+    symlinkSync(elsewhere, policyFile);
+    const linked = await runCli(["--home", home, "logs"]);
+    assert.equal(linked.code, 6, linked.stderr);
+    assert.match(linked.stderr, /policy\.yaml .*symbolic link/);
+    rmSync(policyFile);
+    writeFileSync(policyFile, readFileSync(elsewhere, "utf8"), { mode: 0o600 });
+    if (process.getuid?.() !== 0) {
+      t.diagnostic("ownership part skipped: needs root to chown a file to another user");
+      return;
+    }
+    chownSync(policyFile, 65534, 65534);
+    const foreign = await runCli(["--home", home, "logs"]);
+    assert.equal(foreign.code, 6, foreign.stderr);
+    assert.match(foreign.stderr, /owned by uid 65534/);
   });
 
   test("a malformed config names the line; a config from a newer version says to upgrade", async (t) => {
