@@ -58,7 +58,7 @@ export class AuditLog {
    */
   static async open(store: AuditStore, signer: CheckpointSigner, options: AuditLogOptions = {}): Promise<AuditLog> {
     const log = new AuditLog(store, signer, options);
-    const latest = (await store.checkpoints()).at(-1);
+    const latest = await store.latestCheckpoint();
     const refuse = (what: string): AegisError =>
       new AegisError("AUDIT_CORRUPT", `Refusing to append to ${store.location}: ${what}. Run \`aegisclaw audit verify\` to see the damage; keep the file for investigation and start a new log (move audit.db aside, then \`aegisclaw init\`).`);
     if (latest) {
@@ -157,7 +157,7 @@ export class AuditLog {
       await this.#catchUpRange();
       const range = this.#range.clone();
       const size = range.size;
-      const last = (await this.store.checkpoints()).at(-1);
+      const last = await this.store.latestCheckpoint();
       if (last) this.#lastCheckpointSize = Math.max(this.#lastCheckpointSize, last.treeSize);
       if (size === 0 || (last && last.treeSize >= size)) return undefined;
       const cp = this.#signer.sign({ treeSize: size, rootHash: range.root().toString("hex"), ts: this.#now().toISOString(), prevSize: last?.treeSize ?? 0 });

@@ -66,6 +66,19 @@ export interface EntryRow {
   hash: string;
 }
 
+interface CheckpointRow {
+  tree_size: number;
+  root_hash: string;
+  ts: string;
+  prev_size: number;
+  key_id: string;
+  signature: string;
+}
+
+function rowToCheckpoint(r: CheckpointRow): Checkpoint {
+  return { treeSize: r.tree_size, rootHash: r.root_hash, ts: r.ts, prevSize: r.prev_size, keyId: r.key_id, signature: r.signature };
+}
+
 const ENTRY_COLUMNS = "seq, ts, kind, actor, action, resource, decision, detail, prev_hash, hash";
 type EntryArray = [number, string, string, string, string, string, string, string, string, string];
 
@@ -281,17 +294,13 @@ export class SqliteAuditStore implements AuditStore {
   }
 
   checkpoints(): Promise<Checkpoint[]> {
-    const rows = this.#db.prepare("SELECT * FROM audit_checkpoints ORDER BY tree_size").all() as unknown as {
-      tree_size: number;
-      root_hash: string;
-      ts: string;
-      prev_size: number;
-      key_id: string;
-      signature: string;
-    }[];
-    return Promise.resolve(
-      rows.map((r) => ({ treeSize: r.tree_size, rootHash: r.root_hash, ts: r.ts, prevSize: r.prev_size, keyId: r.key_id, signature: r.signature })),
-    );
+    const rows = this.#db.prepare("SELECT * FROM audit_checkpoints ORDER BY tree_size").all() as unknown as CheckpointRow[];
+    return Promise.resolve(rows.map(rowToCheckpoint));
+  }
+
+  latestCheckpoint(): Promise<Checkpoint | undefined> {
+    const row = this.#db.prepare("SELECT * FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1").get() as CheckpointRow | undefined;
+    return Promise.resolve(row ? rowToCheckpoint(row) : undefined);
   }
 
   close(): Promise<void> {

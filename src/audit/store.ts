@@ -36,5 +36,7 @@ export interface AuditStore {
    */
   addCheckpoint(c: Checkpoint): Promise<boolean>;
   checkpoints(): Promise<Checkpoint[]>;
+  /** The newest checkpoint only: the writer asks for it at every checkpoint, so it must not read them all. */
+  latestCheckpoint(): Promise<Checkpoint | undefined>;
   close(): Promise<void>;
 }

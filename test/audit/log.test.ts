@@ -43,6 +43,9 @@ class CountingStore implements AuditStore {
   checkpoints(): Promise<Checkpoint[]> {
     return this.inner.checkpoints();
   }
+  latestCheckpoint(): Promise<Checkpoint | undefined> {
+    return this.inner.latestCheckpoint();
+  }
   close(): Promise<void> {
     return this.inner.close();
   }
