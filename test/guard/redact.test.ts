@@ -5,13 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { KnownSecretRedactor, MIN_SECRET_LENGTH, secretForms, unredactableSecrets } from "../../src/guard/redact.ts";
+import { defaultDetectors } from "../../src/guard/detectors/index.ts";
+import { KnownSecretRedactor, MIN_SECRET_LENGTH, OutputRedactor, StreamRedactor, secretForms, unredactableSecrets } from "../../src/guard/redact.ts";
 
 const SECRET = "s3cr/t+Key=9?&x y";
 const P = "[REDACTED]";
 
 function redact(text: string, secrets: readonly string[] = [SECRET]): { text: string; count: number } {
-  return new KnownSecretRedactor().redact(text, secrets);
+  const r = new KnownSecretRedactor().redact(text, secrets);
+  assert.deepEqual(r.counts, r.count === 0 ? {} : { "known-secret": r.count });
+  return { text: r.text, count: r.count };
 }
 
 /** Asserts that `form`, embedded in text, is replaced exactly once and nothing else changes. */
@@ -94,7 +97,7 @@ describe("forms of a known secret", () => {
     assert.equal(new Set(forms).size, forms.length);
     assert.ok(forms.every((f) => f.length >= MIN_SECRET_LENGTH));
     assert.ok(forms.includes(SECRET));
-    assert.ok(forms.includes(percentAll(SECRET, false)));
+    assert.ok(forms.includes(percentAll(SECRET, true)));
   });
 });
 
@@ -110,6 +113,7 @@ describe("redaction", () => {
     const text = [SECRET, encodeURIComponent(SECRET), Buffer.from(SECRET).toString("hex"), Buffer.from(SECRET).toString("base64"), SECRET].join(" | ");
     const r = redact(text);
     assert.equal(r.count, 5);
+    assert.deepEqual(new KnownSecretRedactor().redact(text, [SECRET]).counts, { "known-secret": 5 });
     assert.equal(r.text, [P, P, P, P, P].join(" | "));
   });
 
@@ -157,5 +161,76 @@ describe("secrets too short to redact", () => {
 
   test("do not stop the longer secrets from being redacted", () => {
     assert.deepEqual(redact(`x ${SECRET} y`, ["ab", SECRET]), { text: `x ${P} y`, count: 1 });
+  });
+});
+
+describe("forms with separators, reversed, wrapped", () => {
+  const LONG = "ghp_R7kQ2mXw9LpZ4vNc8TbY3sHd6JfA1eGu";
+
+  test("reversed, spelled out with separators, hex dumps with colons, base64 wrapped at 76 and 64 columns", () => {
+    const b64 = Buffer.from(`user:${LONG}`).toString("base64");
+    const hex = Buffer.from(LONG).toString("hex");
+    const forms = [
+      Array.from(LONG).reverse().join(""),
+      Array.from(LONG).join(" "),
+      Array.from(LONG).reverse().join("-"),
+      Array.from(LONG).join("\u200b"),
+      hex.replace(/(..)(?!$)/g, "$1:"),
+      hex.toUpperCase().replace(/(.{32})/g, "$1\n"),
+      b64.replace(/(.{7})/g, "$1\n"),
+    ];
+    for (const form of forms) {
+      const r = new KnownSecretRedactor().redact(`before ${form} after`, [LONG]);
+      assert.equal(r.count, 1, form);
+      assert.ok(!r.text.includes(LONG.slice(4, 14)), form);
+      assert.ok(r.text.startsWith("before ") && r.text.endsWith(" after"), `${form} → ${r.text}`);
+    }
+  });
+
+  test("short secrets are not matched across separators (a chance hit in prose would be likely)", () => {
+    assert.deepEqual(redact("p a s s w o r d", ["password"]), { text: "p a s s w o r d", count: 0 });
+  });
+});
+
+describe("streaming redaction", () => {
+  const LONG = "sk-live-R7kQ2mXw9LpZ4vNc8TbY3sHd6JfA1eGu";
+
+  function streamed(text: string, cuts: readonly number[], secrets: readonly string[], detectors = defaultDetectors()): { text: string; count: number } {
+    const redactor = new OutputRedactor({ detectors });
+    const stream = new StreamRedactor(redactor, () => secrets);
+    let out = "";
+    let from = 0;
+    for (const cut of [...cuts, text.length]) {
+      out += stream.push(text.slice(from, cut));
+      from = cut;
+    }
+    out += stream.end();
+    return { text: out, count: stream.count };
+  }
+
+  test("a secret split across chunks at every position is redacted, and the output equals whole-text redaction", () => {
+    const text = `log line one\nkey=${LONG} and ${Buffer.from(LONG).toString("base64")} card 4111 1111 1111 1111 end\n`;
+    const whole = new OutputRedactor({ detectors: defaultDetectors() }).redact(text, [LONG]);
+    assert.ok(whole.count >= 3);
+    for (let cut = 0; cut <= text.length; cut += 1) {
+      const r = streamed(text, [cut], [LONG]);
+      assert.equal(r.text, whole.text, `cut at ${String(cut)}`);
+      assert.equal(r.count, whole.count, `cut at ${String(cut)}`);
+    }
+  });
+
+  test("one character per chunk", () => {
+    const text = `a ${LONG} b ${encodeURIComponent(LONG)} c`;
+    const cuts = Array.from({ length: text.length }, (_, i) => i);
+    assert.equal(streamed(text, cuts, [LONG]).text, "a [REDACTED] b [REDACTED] c");
+  });
+
+  test("emits early: output is not held back longer than the reach", () => {
+    const redactor = new OutputRedactor({ detectors: defaultDetectors() });
+    const stream = new StreamRedactor(redactor, () => [LONG]);
+    const reach = redactor.reach([LONG]);
+    const emitted = stream.push("x".repeat(reach + 1000));
+    assert.equal(emitted.length, 1000);
+    assert.equal(stream.end().length, reach);
   });
 });
