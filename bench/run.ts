@@ -16,7 +16,7 @@ import { verifyAuditLog } from "../src/audit/verify.ts";
 import type { AuditEntry, AuditInput } from "../src/audit/entry.ts";
 import { Envelope } from "../src/envelope/envelope.ts";
 import { LocalExecutor } from "../src/envelope/local-executor.ts";
-import { NoApprover, NoSecretBroker, type AuditSink } from "../src/envelope/stages.ts";
+import { NO_SECRETS, NoApprover, NoSecretBroker, type AuditSink } from "../src/envelope/stages.ts";
 import { defineTool } from "../src/envelope/tool.ts";
 import { KnownSecretRedactor } from "../src/guard/redact.ts";
 import { parsePolicy } from "../src/policy/load.ts";
@@ -125,7 +125,7 @@ async function envelopeBench(dir: string): Promise<void> {
   const pure = make(memoryAudit);
   for (let i = 0; i < 2000; i += 1) await pure.submit({ tool: "bench.noop", args: { n: i }, session: "b", actor: "bench" });
   const samples = await timeEachAsync(10_000, () => pure.submit({ tool: "bench.noop", args: { n: 1 }, session: "b", actor: "bench" }));
-  const direct = await timeEachAsync(10_000, () => noop.run({ n: 1 }, { workspace: dir, dataDir: dir, scopes: [], secrets: { env: {}, values: [], revoke: () => Promise.resolve() }, signal: new AbortController().signal }));
+  const direct = await timeEachAsync(10_000, () => noop.run({ n: 1 }, { workspace: dir, dataDir: dir, scopes: [], secrets: NO_SECRETS, signal: new AbortController().signal }));
   const p99 = percentile(samples, 99);
   raw.envelope_p99_us = p99;
   rows.push({ what: "envelope overhead/call, p99 (audit in memory)", value: fmtUs(p99), baseline: `direct tool call ${fmtUs(percentile(direct, 99))}`, ratio: `+${fmtUs(p99 - percentile(direct, 99))}`, goal: "≤ 1 ms", met: p99 <= 1000 });

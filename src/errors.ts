@@ -32,6 +32,8 @@ export type ErrorCode =
   | "TOOL_UNKNOWN"
   | "ARGS_INVALID"
   | "EXECUTOR_REFUSED"
+  | "SECRET_DENIED"
+  | "SECRET_MISSING"
   | "USAGE";
 
 export class AegisError extends Error {

@@ -6,14 +6,19 @@
 import { openAuditLog } from "./audit/open.ts";
 import type { AuditLog } from "./audit/log.ts";
 import { openProfile, type Profile } from "./config/profile.ts";
+import { AegisError, EXIT } from "./errors.ts";
 import { parseDuration } from "./policy/constraints.ts";
 import { loadPolicyFile } from "./policy/load.ts";
 import type { Policy } from "./policy/engine.ts";
-import { KnownSecretRedactor } from "./guard/redact.ts";
+import { OutputRedactor, configuredDetectors } from "./guard/redact.ts";
+import { existsQuiet, loadProfileIdentities, type PassphraseSource } from "./secrets/identity.ts";
+import { SecretStore } from "./secrets/store.ts";
+import { StoreSecretBroker, type SkillSecretDeclarations } from "./secrets/broker.ts";
 import { Envelope } from "./envelope/envelope.ts";
 import { LocalExecutor } from "./envelope/local-executor.ts";
 import { NoApprover, NoSecretBroker, type Approver, type Executor, type SecretBroker } from "./envelope/stages.ts";
 import { BUILTIN_TOOLS } from "./tools/index.ts";
+import { createLogger, type LogDestination, type LogLevel, type Logger } from "./telemetry/logger.ts";
 
 export interface RuntimeOptions {
   readonly approver?: Approver;
@@ -22,6 +27,44 @@ export interface RuntimeOptions {
   /** Run process tools on the host without a sandbox (recorded in the audit log). */
   readonly unsafeHost?: boolean;
   readonly actor?: string;
+  /** Which secrets each skill declares (the skill catalog); without it no skill is known and no secret is issued. */
+  readonly skills?: SkillSecretDeclarations;
+  /** Asked when the profile's age identity is passphrase-protected. */
+  readonly passphrase?: PassphraseSource;
+  /** Log level; default $AEGISCLAW_LOG_LEVEL, else `warn` (commands print their own results). */
+  readonly logLevel?: LogLevel;
+  /** Where log lines go; default standard error. */
+  readonly logDestination?: LogDestination;
+}
+
+const LOG_LEVELS: readonly string[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
+
+function logLevel(options: RuntimeOptions): LogLevel {
+  if (options.logLevel !== undefined) return options.logLevel;
+  const fromEnv = process.env.AEGISCLAW_LOG_LEVEL;
+  if (fromEnv === undefined || fromEnv === "") return "warn";
+  if (!LOG_LEVELS.includes(fromEnv)) throw new AegisError("USAGE", `AEGISCLAW_LOG_LEVEL=${fromEnv.slice(0, 32)} is not a log level; use one of ${LOG_LEVELS.join(", ")}.`, { exitCode: EXIT.usage });
+  return fromEnv as LogLevel;
+}
+
+const NO_SKILLS: SkillSecretDeclarations = { declaredSecrets: () => undefined };
+
+/**
+ * The broker over the profile's secret store, or none when the profile has no
+ * store yet. A store that exists but cannot be opened (wrong identity,
+ * tampered file) is an error: running on would leave its values unredacted.
+ */
+async function profileBroker(profile: Profile, policy: Policy, options: RuntimeOptions): Promise<SecretBroker> {
+  const paths = profile.paths;
+  if (!existsQuiet(paths.secretsFile)) return new NoSecretBroker();
+  return StoreSecretBroker.create({
+    source: {
+      file: paths.secretsFile,
+      open: async () => SecretStore.open(paths, (await loadProfileIdentities(paths, { passphrase: options.passphrase })).identities),
+    },
+    grants: policy,
+    declarations: options.skills ?? NO_SKILLS,
+  });
 }
 
 export interface Runtime {
@@ -29,6 +72,8 @@ export interface Runtime {
   readonly policy: Policy;
   readonly audit: AuditLog;
   readonly envelope: Envelope;
+  /** Scrubs every line of known secret values and detected credentials. */
+  readonly logger: Logger;
   close(): Promise<void>;
 }
 
@@ -55,18 +100,22 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
         detail: { note: "process tools run on the host without a sandbox for this run (--unsafe-host)", sandboxRequired: profile.config.sandbox.required },
       });
     }
+    const broker = options.broker ?? (await profileBroker(profile, policy, options));
+    const redactor = new OutputRedactor({ detectors: configuredDetectors(profile.config.redaction) });
+    const logger = createLogger({ level: logLevel(options), destination: options.logDestination, scrub: (line) => redactor.redact(line, broker.knownValues()).text });
     const envelope = new Envelope({
       policy,
       audit,
       approver: options.approver ?? new NoApprover(),
-      broker: options.broker ?? new NoSecretBroker(),
+      broker,
       executor,
-      redactor: new KnownSecretRedactor(),
+      redactor,
+      log: logger,
       workspace: profile.workspace,
       approvalTimeoutMs: parseDuration(profile.config.approvals.timeout) ?? 600_000,
     });
     for (const tool of BUILTIN_TOOLS) envelope.register(tool);
-    return { profile, policy, audit, envelope, close: () => audit.close() };
+    return { profile, policy, audit, envelope, logger, close: () => audit.close() };
   } catch (err) {
     await audit.close();
     throw err;

@@ -15,11 +15,12 @@ import { AegisError, EXIT } from "../errors.ts";
 import { openAuditLog } from "../audit/open.ts";
 import type { AuditLog } from "../audit/log.ts";
 import { openProfile, type Profile } from "../config/profile.ts";
+import { loadProfilePolicy } from "../runtime.ts";
 import { MAX_SECRET_BYTES, SecretStore, assertSecretName, parseDotenv } from "../secrets/store.ts";
 import { existsQuiet, loadProfileIdentities, type PassphraseSource } from "../secrets/identity.ts";
 import type { ProfilePaths } from "../config/paths.ts";
 import type { Cli } from "./program.ts";
-import { printJson, printable, println, style, table } from "./output.ts";
+import { printJson, println, style, table } from "./output.ts";
 
 const PASSPHRASE_ENV = "AEGISCLAW_PASSPHRASE";
 
@@ -223,17 +224,6 @@ async function withStore<T>(profile: Profile, source: PassphraseSource, use: (st
   }
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-function checkSkill(skill: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/.test(skill)) {
-    throw new AegisError("USAGE", `${JSON.stringify(printable(skill.slice(0, 64)))} is not a skill name (letters, digits, '.', '_', '-').`, { exitCode: EXIT.usage });
-  }
-  return skill;
-}
-
 // ---------------------------------------------------------------------------
 // edit: a plaintext copy for $EDITOR, inside the profile, for as short a time as possible
 
@@ -386,20 +376,18 @@ Every operation is recorded in the audit log by name, never by value.`,
     .argument("<name>", "the secret's name, environment-variable style (e.g. GITHUB_TOKEN)")
     .argument("[value...]", "not accepted: a value on the command line leaks (see --value)")
     .option("--value <value>", "not accepted: values on the command line show up in process listings and shell history")
-    .option("--skill <skill>", "record a skill allowed to use this secret (repeatable; replaces the recorded list)", collect, [])
     .option("--json", "print the result as JSON")
     .action(
-      cli.action(async (name: string, valueArgs: string[], opts: { value?: string; skill: string[]; json?: boolean }, cmd: Command) => {
+      cli.action(async (name: string, valueArgs: string[], opts: { value?: string; json?: boolean }, cmd: Command) => {
         if (opts.value !== undefined || valueArgs.length > 0) {
           throw new AegisError("USAGE", `Refusing to take the secret's value from the command line. ${ARGV_WARNING} If you already typed it, remove it from your shell history and consider rotating it.`, { exitCode: EXIT.usage });
         }
         assertSecretName(name);
-        const skills = opts.skill.length > 0 ? opts.skill.map(checkSkill) : undefined;
         const profile = openProfile(cli.home(cmd));
         const result = await onStore(profile, "secrets.set", secretResource(name), async (store) => {
             const value = await readSecretValue(name);
-            const r = await store.set(name, value, { skills });
-            return { result: r, detail: { created: r.created, ...(skills !== undefined ? { skills } : {}) } };
+            const r = await store.set(name, value);
+            return { result: r, detail: { created: r.created } };
           });
         if (opts.json) printJson({ name, created: result.created, file: profile.paths.secretsFile });
         else println(`${style.green("✔")} ${name} ${result.created ? "added" : "updated"} (encrypted in ${profile.paths.secretsFile})`);
@@ -435,17 +423,19 @@ Every operation is recorded in the audit log by name, never by value.`,
   secrets
     .command("list")
     .alias("ls")
-    .description("list secret names with when they were created and last set — never values")
+    .description("list secret names, when they were created and last set, and the skills policy.yaml lets the broker give them to — never values")
     .option("--json", "print a JSON array")
     .action(
       cli.action(async (opts: { json?: boolean }, cmd: Command) => {
         const profile = openProfile(cli.home(cmd));
+        const policy = loadProfilePolicy(profile);
+        const skillsOf = (name: string): string[] => [...(policy.secretGrants.get(name) ?? [])];
         const infos = await onStore(profile, "secrets.list", storeResource(profile), (store) => {
             const list = store.list();
             return Promise.resolve({ result: list, detail: { count: list.length } });
           });
         if (opts.json) {
-          printJson(infos.map((i) => ({ name: i.name, created: i.created, updated: i.updated, skills: i.skills ?? null })));
+          printJson(infos.map((i) => ({ name: i.name, created: i.created, updated: i.updated, skills: skillsOf(i.name) })));
           return EXIT.ok;
         }
         if (infos.length === 0) {
@@ -453,7 +443,10 @@ Every operation is recorded in the audit log by name, never by value.`,
           return EXIT.ok;
         }
         const when = (ts: string | null): string => (ts === null ? "-" : ts.replace("T", " ").slice(0, 19));
-        println(table([["NAME", "CREATED (UTC)", "UPDATED (UTC)", "SKILLS"].map(style.bold), ...infos.map((i) => [i.name, when(i.created), when(i.updated), i.skills === undefined ? "-" : i.skills.join(",")])]));
+        println(table([["NAME", "CREATED (UTC)", "UPDATED (UTC)", "SKILLS"].map(style.bold), ...infos.map((i) => [i.name, when(i.created), when(i.updated), skillsOf(i.name).join(",") || "-"])]));
+        if (infos.some((i) => skillsOf(i.name).length === 0)) {
+          println(style.dim(`A secret goes only to the skills listed for it under \`secrets:\` in ${profile.paths.policy} (e.g. GITHUB_TOKEN: [github]); "-" means none.`));
+        }
         return EXIT.ok;
       }),
     );

@@ -31,6 +31,14 @@ export const ConfigSchema = z
       .object({ checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000) })
       .strict()
       .default({ checkpoint_every: 1000 }),
+    redaction: z
+      .object({
+        email: z.boolean().default(false).describe("also redact e-mail addresses from tool output"),
+        phone: z.boolean().default(false).describe("also redact phone numbers from tool output"),
+        disable: z.array(z.string().min(1)).default([]).describe("detector ids to switch off (aegisclaw doctor lists them)"),
+      })
+      .strict()
+      .default({ email: false, phone: false, disable: [] }),
   })
   .strict();
 export type Config = z.infer<typeof ConfigSchema>;
@@ -60,5 +68,13 @@ approvals:
 audit:
   # A signed checkpoint is written every N entries and on every clean shutdown.
   checkpoint_every: 1000
+
+redaction:
+  # Known secret values and credentials/PII that detectors recognise are
+  # removed from everything tools return. E-mail addresses and phone numbers
+  # are often what the user asked for, so they are kept unless enabled here.
+  email: false
+  phone: false
+  disable: []   # detector ids to switch off, e.g. [generic-high-entropy-assignment]
 `;
 }

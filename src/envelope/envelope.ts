@@ -18,7 +18,7 @@ import type { Decision, Policy } from "../policy/engine.ts";
 import type { Redactor } from "../guard/redact.ts";
 import { newActionId, type Action } from "./action.ts";
 import { judge, type Proposal } from "./judge.ts";
-import { NO_SECRETS, type Approver, type AuditSink, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
+import { NO_SECRETS, type Approver, type AuditSink, type EventLog, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
 import type { AnyTool } from "./tool.ts";
 
 export type { Proposal } from "./judge.ts";
@@ -58,6 +58,8 @@ export interface EnvelopeOptions {
   readonly approvalTimeoutMs?: number;
   readonly toolTimeoutMs?: number;
   readonly now?: () => Date;
+  /** One line per action (and a warning per failure); the logger scrubs secrets from every line. */
+  readonly log?: EventLog;
 }
 
 export class Envelope {
@@ -116,7 +118,7 @@ export class Envelope {
     await this.#o.audit.append({ kind: "decision", actor: safe.actor, action: safe.tool, resource: scopeTexts.join(" "), decision: decision.decision, detail: baseDetail });
     lap("audit_decision");
 
-    const result = (outcome: Outcome, output: string, extra: Partial<EnvelopeResult> = {}): EnvelopeResult => ({
+    const result = (outcome: Outcome, output: string, extra: Partial<EnvelopeResult> = {}): EnvelopeResult => this.#logged({
       actionId: id,
       outcome,
       decision: decision.decision,
@@ -182,8 +184,13 @@ export class Envelope {
       outcome = "failed";
       output = errorMessage(err);
       lap("execute");
-    } finally {
+    }
+    // A failure to revoke (a secret file that could not be removed) is recorded with the outcome, never swallowed.
+    let revokeError: string | null = null;
+    try {
       await secrets.revoke();
+    } catch (err) {
+      revokeError = this.#scrub(errorMessage(err));
     }
     const redacted = this.#o.redactor.redact(output, [...this.#o.broker.knownValues(), ...secrets.values]);
     lap("redact");
@@ -200,6 +207,9 @@ export class Envelope {
         outputSha256: hash("sha256", redacted.text, "hex"),
         outputBytes: Buffer.byteLength(redacted.text),
         redactions: redacted.count,
+        redactionsBy: redacted.counts,
+        secrets: secrets.names,
+        revokeError,
         exitCode: exitCode ?? null,
         error: outcome === "failed" ? redacted.text.slice(0, 1024) : null,
         timingsMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
@@ -207,6 +217,13 @@ export class Envelope {
     });
     lap("audit_outcome");
     return result(outcome, redacted.text, { approval, exitCode });
+  }
+
+  #logged(r: EnvelopeResult): EnvelopeResult {
+    const fields = { action: r.actionId, scopes: r.scopes, outcome: r.outcome, decision: r.decision, rule: r.rule, ms: Math.round((r.timings.total ?? 0) * 1000) / 1000 };
+    if (r.outcome === "failed") this.#o.log?.warn({ ...fields, error: r.output.slice(0, 1024) }, "tool failed");
+    else this.#o.log?.info(fields, r.outcome === "denied" ? `denied: ${r.reason}` : "executed");
+    return r;
   }
 
   async #ask(action: Action, decision: Decision, tool: AnyTool): Promise<{ approved: boolean; by: string; channel: string; note?: string }> {

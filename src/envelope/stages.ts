@@ -38,10 +38,14 @@ export class NoApprover implements Approver {
 }
 
 export interface IssuedSecrets {
-  /** Environment variables for the tool (names → values). */
+  /** Environment variables for the tool (names → values; `NAME_FILE` → path for secrets delivered as files). */
   readonly env: Readonly<Record<string, string>>;
   /** Every secret value issued, for redaction of the result. */
   readonly values: readonly string[];
+  /** The names issued, for the audit log (never values). */
+  readonly names: readonly string[];
+  /** The per-action directory holding secret files, when any were issued as files (the sandbox mounts it read-only). */
+  readonly dir?: string;
   /** Ends the secrets' lifetime (deletes files, forgets values). Always called. */
   revoke(): Promise<void>;
 }
@@ -52,7 +56,7 @@ export interface SecretBroker {
   knownValues(): readonly string[];
 }
 
-export const NO_SECRETS: IssuedSecrets = { env: {}, values: [], revoke: () => Promise.resolve() };
+export const NO_SECRETS: IssuedSecrets = { env: {}, values: [], names: [], revoke: () => Promise.resolve() };
 
 /** The default broker when no secret store is configured: it issues nothing. */
 export class NoSecretBroker implements SecretBroker {
@@ -80,4 +84,10 @@ export interface Executor {
 
 export interface AuditSink {
   append(input: AuditInput): Promise<AuditEntry>;
+}
+
+/** Where the envelope reports what it did (pino's Logger fits). Lines are scrubbed of secrets by the logger. */
+export interface EventLog {
+  info(fields: Record<string, unknown>, message: string): void;
+  warn(fields: Record<string, unknown>, message: string): void;
 }

@@ -169,6 +169,8 @@ const CANDIDATE_CACHE_LIMIT = 4096;
 export class Policy {
   readonly rules: readonly CompiledRule[];
   readonly source: string;
+  /** policy.yaml `secrets:`: secret name → the skills the broker may issue it to. */
+  readonly secretGrants: ReadonlyMap<string, readonly string[]>;
   readonly #defaultCounter = new MemoryRateCounter();
   /** Rules whose every scope pattern names one scope exactly, by that name. */
   readonly #byName = new Map<string, CompiledRule[]>();
@@ -177,9 +179,10 @@ export class Policy {
   /** Per scope name: the rules that could match it, in file order. An index, not a semantic: explain walks every rule. */
   readonly #candidates = new Map<string, readonly CompiledRule[]>();
 
-  constructor(rules: readonly CompiledRule[], source: string) {
+  constructor(rules: readonly CompiledRule[], source: string, secretGrants: Readonly<Record<string, readonly string[]>> = {}) {
     this.rules = rules;
     this.source = source;
+    this.secretGrants = new Map(Object.entries(secretGrants).map(([name, skills]) => [name, [...new Set(skills.map((skill) => fold(skill)))]]));
     for (const rule of rules) {
       const names = rule.scopes?.map((p) => p.literalName);
       if (!names || names.some((n) => n === undefined)) {
@@ -192,6 +195,11 @@ export class Policy {
         this.#byName.set(name, list);
       }
     }
+  }
+
+  /** Whether policy lets the secret broker hand secret `name` to `skill` (skill names compare like in rules: NFKC, case-folded). */
+  secretGrantedTo(name: string, skill: string): boolean {
+    return this.secretGrants.get(name)?.includes(fold(skill)) ?? false;
   }
 
   #candidatesFor(name: string): readonly CompiledRule[] {

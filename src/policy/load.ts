@@ -25,7 +25,7 @@ export function parsePolicy(text: string, options: { file?: string; vars?: Polic
   if (!parsed.ok) throw invalid(file, parsed.problems);
   try {
     const rules = compileRules(parsed.data.rules, options.vars ?? {}, (i) => parsed.lineOf(["rules", i]), compileConstraints);
-    return new Policy(rules, file);
+    return new Policy(rules, file, parsed.data.secrets ?? {});
   } catch (err) {
     if (!(err instanceof RuleCompileError)) throw err;
     throw invalid(file, [{ line: parsed.lineOf(["rules", err.ruleIndex]), path: `rules[${err.ruleIndex}]`, message: err.message }]);

@@ -33,10 +33,19 @@ export const RuleSchema = z
   .refine((r) => r.on_violation === undefined || r.constraints !== undefined, { message: "on_violation needs constraints", path: ["on_violation"] });
 export type RuleSpec = z.infer<typeof RuleSchema>;
 
+/** The skill names a secret may be issued to. */
+export const SecretGrantsSchema = z
+  .record(
+    z.string().regex(/^[A-Z_][A-Z0-9_]{0,127}$/, "secret names are upper-case letters, digits and _ (e.g. GITHUB_TOKEN)"),
+    z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, "a skill name: letters, digits, '.', '_', '-'")),
+  )
+  .describe("which skills the secret broker may hand each secret to: NAME: [skill, …]; a secret not listed goes to no skill");
+
 export const PolicyFileSchema = z
   .object({
     version: z.literal(POLICY_VERSION, { error: `this AegisClaw understands policy version ${POLICY_VERSION}` }),
     rules: z.array(RuleSchema),
+    secrets: SecretGrantsSchema.optional(),
   })
   .strict();
 export type PolicyFile = z.infer<typeof PolicyFileSchema>;

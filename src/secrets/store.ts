@@ -9,7 +9,7 @@
  * _aegisclaw_meta:                               # bookkeeping, encrypted too
  *   version: ENC[…,type:int]
  *   secrets:
- *     GITHUB_TOKEN: { created: ENC[…], updated: ENC[…], skills: [ENC[…]] }
+ *     GITHUB_TOKEN: { created: ENC[…], updated: ENC[…] }
  * sops: { age: [...], lastmodified, mac, … }
  * ```
  *
@@ -81,15 +81,12 @@ export interface SecretInfo {
   readonly created: string | null;
   /** When the value was last set (rotations re-encrypt but do not change it). */
   readonly updated: string | null;
-  /** Skills recorded as allowed to use it; undefined when none were recorded. */
-  readonly skills?: readonly string[] | undefined;
 }
 
 interface SecretRecord {
   readonly value: string;
   readonly created: string | null;
   readonly updated: string | null;
-  readonly skills?: readonly string[] | undefined;
 }
 
 const MetaSchema = z
@@ -98,6 +95,7 @@ const MetaSchema = z
     secrets: z
       .record(
         z.string(),
+        // `skills` was written by early builds; which skills may use a secret is policy's to say (policy.yaml `secrets:`).
         z.object({ created: z.string().optional(), updated: z.string().optional(), skills: z.array(z.string()).optional() }).strict(),
       )
       .optional(),
@@ -278,19 +276,19 @@ export class SecretStore {
     const { records } = this.#live();
     return this.names().map((name) => {
       const r = records.get(name);
-      return { name, created: r?.created ?? null, updated: r?.updated ?? null, ...(r?.skills !== undefined ? { skills: [...r.skills] } : {}) };
+      return { name, created: r?.created ?? null, updated: r?.updated ?? null };
     });
   }
 
-  /** Adds or replaces a secret; `skills` replaces the recorded skills when given. */
-  async set(name: string, value: string, options: { readonly skills?: readonly string[] | undefined } = {}): Promise<{ readonly created: boolean }> {
+  /** Adds or replaces a secret. */
+  async set(name: string, value: string): Promise<{ readonly created: boolean }> {
     assertSecretName(name);
     assertSecretValue(value);
     const state = this.#live();
     const records = new Map(state.records);
     const existing = records.get(name);
     const now = this.#now().toISOString();
-    records.set(name, { value, created: existing?.created ?? now, updated: now, skills: options.skills ?? existing?.skills });
+    records.set(name, { value, created: existing?.created ?? now, updated: now });
     await this.#commit({ ...state, records });
     return { created: existing === undefined };
   }
@@ -310,7 +308,7 @@ export class SecretStore {
         skipped.push({ name, reason: "already in the store (pass --overwrite to replace it)" });
         continue;
       }
-      records.set(name, { value, created: existing?.created ?? now, updated: now, skills: existing?.skills });
+      records.set(name, { value, created: existing?.created ?? now, updated: now });
       imported.push(name);
     }
     if (imported.length > 0) await this.#commit({ ...state, records });
@@ -337,7 +335,7 @@ export class SecretStore {
       const existing = state.records.get(name);
       if (existing === undefined) added.push(name);
       else if (existing.value !== value) changed.push(name);
-      records.set(name, existing !== undefined && existing.value === value ? existing : { value, created: existing?.created ?? now, updated: now, skills: existing?.skills });
+      records.set(name, existing !== undefined && existing.value === value ? existing : { value, created: existing?.created ?? now, updated: now });
     }
     const removed = [...state.records.keys()].filter((name) => !values.has(name)).sort();
     if (added.length + changed.length + removed.length > 0) await this.#commit({ ...state, records });
@@ -477,7 +475,7 @@ export class SecretStore {
       const theirs = fresh.#live().records;
       const same = mine.size === theirs.size && [...mine].every(([name, r]) => {
         const o = theirs.get(name);
-        return o !== undefined && o.value === r.value && o.created === r.created && o.updated === r.updated && JSON.stringify(o.skills) === JSON.stringify(r.skills);
+        return o !== undefined && o.value === r.value && o.created === r.created && o.updated === r.updated;
       });
       if (!same) throw failed("its contents differ from what was written");
     } finally {
@@ -549,7 +547,6 @@ function toPlain(records: ReadonlyMap<string, SecretRecord>): PlainObject {
     meta[name] = {
       ...(r.created !== null ? { created: r.created } : {}),
       ...(r.updated !== null ? { updated: r.updated } : {}),
-      ...(r.skills !== undefined ? { skills: [...r.skills] } : {}),
     };
   }
   tree[STORE_META_KEY] = { version: STORE_FORMAT_VERSION, secrets: meta };
@@ -597,7 +594,7 @@ function parseRecords(tree: PlainObject, rawValues: ReadonlyMap<string, unknown>
   const records = new Map<string, SecretRecord>();
   for (const [name, value] of values) {
     const m = meta.secrets?.[name];
-    records.set(name, { value, created: m?.created ?? null, updated: m?.updated ?? null, ...(m?.skills !== undefined ? { skills: m.skills } : {}) });
+    records.set(name, { value, created: m?.created ?? null, updated: m?.updated ?? null });
   }
   return records;
 }

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 
@@ -85,7 +85,7 @@ describe("aegisclaw secrets", { concurrency: true }, () => {
       return r;
     };
 
-    let r = await run(["secrets", "set", "GITHUB_TOKEN", "--skill", "github"], `${token}\n`);
+    let r = await run(["secrets", "set", "GITHUB_TOKEN"], `${token}\n`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /GITHUB_TOKEN added/);
     const setPem = await run(["secrets", "set", "TLS_KEY"], `${pem}\n`);
@@ -94,6 +94,8 @@ describe("aegisclaw secrets", { concurrency: true }, () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /GITHUB_TOKEN updated/);
 
+    // Which skills may have a secret is policy's to say.
+    appendFileSync(join(home, "policy.yaml"), "\nsecrets:\n  GITHUB_TOKEN: [github]\n");
     const [list, listJson, noReveal, badName, empty] = await Promise.all([
       run(["secrets", "list"]),
       run(["secrets", "list", "--json"]),
@@ -104,12 +106,12 @@ describe("aegisclaw secrets", { concurrency: true }, () => {
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /^NAME\s+CREATED \(UTC\)\s+UPDATED \(UTC\)\s+SKILLS$/m);
     assert.match(list.stdout, /^GITHUB_TOKEN\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\d{4}-.*github$/m);
-    const infos = JSON.parse(listJson.stdout) as { name: string; created: string; updated: string; skills: string[] | null }[];
+    const infos = JSON.parse(listJson.stdout) as { name: string; created: string; updated: string; skills: string[] }[];
     assert.deepEqual(
       infos.map((i) => [i.name, i.skills]),
       [
         ["GITHUB_TOKEN", ["github"]],
-        ["TLS_KEY", null],
+        ["TLS_KEY", []],
       ],
     );
     for (const i of infos) assert.match(i.created, /^\d{4}-\d\d-\d\dT/);

@@ -200,7 +200,7 @@ describe("envelope", () => {
   test("a failing tool is audited as an error outcome, secrets are still revoked", async (t) => {
     let revoked = 0;
     const broker: SecretBroker = {
-      issue: () => Promise.resolve<IssuedSecrets>({ env: { TOKEN: "s3cr3t-value" }, values: ["s3cr3t-value"], revoke: () => { revoked += 1; return Promise.resolve(); } }),
+      issue: () => Promise.resolve<IssuedSecrets>({ env: { TOKEN: "s3cr3t-value" }, values: ["s3cr3t-value"], names: ["TOKEN"], revoke: () => { revoked += 1; return Promise.resolve(); } }),
       knownValues: () => [],
     };
     const h = await harness(t, { broker });
@@ -215,7 +215,7 @@ describe("envelope", () => {
   test("attack: a tool echoing its secret in raw, base64, hex and URL forms returns none of them", async (t) => {
     const secret = "ghp_TopSecretToken/with+chars=42";
     const broker: SecretBroker = {
-      issue: () => Promise.resolve<IssuedSecrets>({ env: { TOKEN: secret }, values: [secret], revoke: () => Promise.resolve() }),
+      issue: () => Promise.resolve<IssuedSecrets>({ env: { TOKEN: secret }, values: [secret], names: ["TOKEN"], revoke: () => Promise.resolve() }),
       knownValues: () => [],
     };
     const echo = (env: Readonly<Record<string, string>>): string => {
@@ -234,7 +234,7 @@ describe("envelope", () => {
 
   test("attack: secrets the broker knows are scrubbed from arguments before they reach the audit log", async (t) => {
     const secret = "sk-live-abcdef123456";
-    const broker: SecretBroker = { issue: () => Promise.resolve<IssuedSecrets>({ env: {}, values: [], revoke: () => Promise.resolve() }), knownValues: () => [secret] };
+    const broker: SecretBroker = { issue: () => Promise.resolve<IssuedSecrets>({ env: {}, values: [], names: [], revoke: () => Promise.resolve() }), knownValues: () => [secret] };
     const h = await harness(t, { broker });
     await h.envelope.submit({ ...base, tool: "notes.write", args: { text: `the key is ${secret}` } });
     const all = (await h.entries()).map((e) => e.detail).join("\n");

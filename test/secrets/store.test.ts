@@ -135,7 +135,7 @@ describe("secret store: init and round trip", () => {
     await assert.rejects(reopened.set("EMPTY", ""), isAegis("USAGE", /empty/));
   });
 
-  test("list keeps created and updated per secret, and the skills recorded", async (t) => {
+  test("list keeps created and updated per secret", async (t) => {
     const paths = newProfile(t);
     await SecretStore.init(paths);
     let clock = new Date("2026-01-01T00:00:00.000Z");
@@ -144,7 +144,7 @@ describe("secret store: init and round trip", () => {
     t.after(() => {
       store.close();
     });
-    await store.set("API_KEY", "one", { skills: ["github", "deploy"] });
+    await store.set("API_KEY", "one");
     clock = new Date("2026-02-02T00:00:00.000Z");
     await store.set("API_KEY", "two");
     await store.set("OTHER", "x");
@@ -153,7 +153,7 @@ describe("secret store: init and round trip", () => {
       reopened.close();
     });
     assert.deepEqual(reopened.list(), [
-      { name: "API_KEY", created: "2026-01-01T00:00:00.000Z", updated: "2026-02-02T00:00:00.000Z", skills: ["github", "deploy"] },
+      { name: "API_KEY", created: "2026-01-01T00:00:00.000Z", updated: "2026-02-02T00:00:00.000Z" },
       { name: "OTHER", created: "2026-02-02T00:00:00.000Z", updated: "2026-02-02T00:00:00.000Z" },
     ]);
     // Timestamps are encrypted too: only names are in clear.
@@ -162,7 +162,7 @@ describe("secret store: init and round trip", () => {
 });
 
 describe("replaceValues (what edit saves)", () => {
-  test("adds, changes and removes in one write, keeping created and skills of what is unchanged", async (t) => {
+  test("adds, changes and removes in one write, keeping created of what is unchanged", async (t) => {
     const paths = newProfile(t);
     await SecretStore.init(paths);
     let clock = new Date("2026-01-01T00:00:00.000Z");
@@ -171,7 +171,7 @@ describe("replaceValues (what edit saves)", () => {
     t.after(() => {
       store.close();
     });
-    await store.set("KEEP", "k", { skills: ["s"] });
+    await store.set("KEEP", "k");
     await store.set("CHANGE", "c1");
     await store.set("DROP", "d");
     clock = new Date("2026-02-02T00:00:00.000Z");
@@ -182,7 +182,7 @@ describe("replaceValues (what edit saves)", () => {
     assert.deepEqual(changes, { added: ["NEW_ONE"], changed: ["CHANGE"], removed: ["DROP"] });
     assert.deepEqual(store.list(), [
       { name: "CHANGE", created: "2026-01-01T00:00:00.000Z", updated: "2026-02-02T00:00:00.000Z" },
-      { name: "KEEP", created: "2026-01-01T00:00:00.000Z", updated: "2026-01-01T00:00:00.000Z", skills: ["s"] },
+      { name: "KEEP", created: "2026-01-01T00:00:00.000Z", updated: "2026-01-01T00:00:00.000Z" },
       { name: "NEW_ONE", created: "2026-02-02T00:00:00.000Z", updated: "2026-02-02T00:00:00.000Z" },
     ]);
     await assert.rejects(store.replaceValues(new Map([["bad name", "x"]])), isAegis("USAGE"));
@@ -294,7 +294,7 @@ describe("rotation", () => {
 
   test("rotate --identity: a new identity file, the old one gone and no longer opening the file; other recipients kept", async (t) => {
     const { paths, store, identities } = await initAndOpen(t);
-    await store.set("TOKEN", "value-1", { skills: ["s1"] });
+    await store.set("TOKEN", "value-1");
     const backup = await generateX25519Identity();
     const backupRecipient = await identityToRecipient(backup);
     await store.addRecipient(backupRecipient);
@@ -312,7 +312,7 @@ describe("rotation", () => {
 
     await assert.rejects(SecretStore.open(paths, identities), isAegis("KEY_INVALID"));
     const fresh = await SecretStore.open(paths, (await loadIdentityFile(paths.ageIdentity)).identities);
-    assert.deepEqual(fresh.list().map((i) => [i.name, i.skills]), [["TOKEN", ["s1"]]]);
+    assert.deepEqual(fresh.names(), ["TOKEN"]);
     assert.equal(fresh.get("TOKEN"), "value-1");
     fresh.close();
     const viaBackup = await SecretStore.open(paths, [backup]);
