@@ -291,7 +291,7 @@ function parseEditedSecrets(text: string, file: string): Map<string, string> {
 
 async function editSecrets(paths: ProfilePaths, store: SecretStore, editor: string): Promise<{ readonly added: string[]; readonly changed: string[]; readonly removed: string[] }> {
   const names = store.names();
-  const original = EDIT_HEADER + (names.length > 0 ? stringify(Object.fromEntries(names.map((n) => [n, store.get(n)])), { lineWidth: 0 }) : "");
+  const original = EDIT_HEADER + (names.length > 0 ? stringify(Object.fromEntries(names.map((n) => [n, store.get(n).reveal()])), { lineWidth: 0 }) : "");
   // Inside the profile (0700), 0600, created exclusively under an unguessable name.
   const tmp = join(paths.home, `.secrets-edit-${process.pid}-${randomBytes(8).toString("hex")}.yaml`);
   const fd = openSync(tmp, "wx", 0o600);
@@ -413,7 +413,7 @@ Every operation is recorded in the audit log by name, never by value.`,
         assertSecretName(name);
         const profile = openProfile(cli.home(cmd));
         // The audit entry is durable before the value is printed.
-        const value = await onStore(profile, "secrets.get", secretResource(name), (store) => Promise.resolve({ result: store.get(name), detail: { revealed: true } }));
+        const value = await onStore(profile, "secrets.get", secretResource(name), (store) => Promise.resolve({ result: store.get(name).reveal(), detail: { revealed: true } }));
         if (opts.json) printJson({ name, value });
         else process.stdout.write(process.stdout.isTTY ? `${value}\n` : value);
         return EXIT.ok;

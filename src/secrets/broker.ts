@@ -199,7 +199,7 @@ export class StoreSecretBroker implements SecretBroker {
       const store = await this.#o.source.open();
       try {
         const values = new Map<string, string>();
-        for (const name of store.names()) values.set(name, store.get(name));
+        for (const name of store.names()) values.set(name, store.get(name).reveal());
         this.#values = values;
         this.#known = [...values.values()];
         this.#loadedFrom = current;

@@ -22,6 +22,8 @@ export {
   type SecretInfo,
   type SecretStoreOptions,
 } from "./store.ts";
+export { REDACTED, Secret, isSecret } from "./secret.ts";
+export { StoreSecretBroker, isMemoryFileSystem, type SecretDeclaration, type SecretDelivery, type SecretGrants, type SecretSource, type SkillSecretDeclarations } from "./broker.ts";
 export {
   assertPrivateFile,
   createIdentityFile,

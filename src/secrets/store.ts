@@ -25,6 +25,7 @@ import { z } from "zod";
 
 import { AegisError, EXIT } from "../errors.ts";
 import type { ProfilePaths } from "../config/paths.ts";
+import { Secret } from "./secret.ts";
 import {
   SOPS_DATA_KEY_BYTES,
   ageRecipientOf,
@@ -263,12 +264,12 @@ export class SecretStore {
     return this.#live().records.has(name);
   }
 
-  /** The value of a secret; USAGE error when there is none by that name. */
-  get(name: string): string {
+  /** The value of a secret, wrapped so it cannot be logged or printed by accident; USAGE error when there is none by that name. */
+  get(name: string): Secret {
     assertSecretName(name);
     const record = this.#live().records.get(name);
     if (record === undefined) throw notFound(name, this.file);
-    return record.value;
+    return Secret.of(record.value);
   }
 
   /** Names with their bookkeeping, sorted by name. Never values. */

@@ -123,7 +123,7 @@ describe("secret store: init and round trip", () => {
     t.after(() => {
       reopened.close();
     });
-    for (const [name, value] of Object.entries(values)) assert.equal(reopened.get(name), value);
+    for (const [name, value] of Object.entries(values)) assert.equal(reopened.get(name).reveal(), value);
     assert.deepEqual(
       reopened.list().map((i) => i.name),
       ["DB_PASSWORD", "GITHUB_TOKEN", "_UNDERSCORE"],
@@ -232,7 +232,7 @@ describe("recipients", () => {
     await assert.rejects(store.addRecipient("ssh-ed25519 AAAA"), isAegis("KEY_INVALID"));
 
     const viaBackup = await SecretStore.open(paths, [backup]);
-    assert.equal(viaBackup.get("TOKEN"), "value-1");
+    assert.equal(viaBackup.get("TOKEN").reveal(), "value-1");
     viaBackup.close();
 
     await assert.rejects(store.removeRecipient(own[0] ?? ""), isAegis("USAGE", /own identity/));
@@ -242,7 +242,7 @@ describe("recipients", () => {
     assert.deepEqual(store.recipients(), own);
     await assert.rejects(SecretStore.open(paths, [backup]), isAegis("KEY_INVALID", /secrets\.enc\.yaml: none of the 1 age identity given opens its data key/));
     const reopened = await SecretStore.open(paths, identities);
-    assert.equal(reopened.get("TOKEN"), "value-1");
+    assert.equal(reopened.get("TOKEN").reveal(), "value-1");
     reopened.close();
   });
 
@@ -284,8 +284,8 @@ describe("rotation", () => {
     // The old data key opens nothing in the new file; the identity opens everything.
     await assert.rejects(decryptSopsFile(text, "yaml", { dataKey: keyBefore }), isAegis("KEY_INVALID"));
     const reopened = await SecretStore.open(paths, identities);
-    assert.equal(reopened.get("A_TOKEN"), "alpha");
-    assert.equal(reopened.get("B_TOKEN"), "beta");
+    assert.equal(reopened.get("A_TOKEN").reveal(), "alpha");
+    assert.equal(reopened.get("B_TOKEN").reveal(), "beta");
     reopened.close();
     // And the store keeps working with the new key.
     await store.set("C_TOKEN", "gamma");
@@ -313,10 +313,10 @@ describe("rotation", () => {
     await assert.rejects(SecretStore.open(paths, identities), isAegis("KEY_INVALID"));
     const fresh = await SecretStore.open(paths, (await loadIdentityFile(paths.ageIdentity)).identities);
     assert.deepEqual(fresh.names(), ["TOKEN"]);
-    assert.equal(fresh.get("TOKEN"), "value-1");
+    assert.equal(fresh.get("TOKEN").reveal(), "value-1");
     fresh.close();
     const viaBackup = await SecretStore.open(paths, [backup]);
-    assert.equal(viaBackup.get("TOKEN"), "value-1");
+    assert.equal(viaBackup.get("TOKEN").reveal(), "value-1");
     viaBackup.close();
   });
 
@@ -335,7 +335,7 @@ describe("rotation", () => {
     const loaded = await loadIdentityFile(paths.ageIdentity, { passphrase: source });
     assert.equal(loaded.encrypted, true);
     const fresh = await SecretStore.open(paths, loaded.identities);
-    assert.equal(fresh.get("TOKEN"), "v");
+    assert.equal(fresh.get("TOKEN").reveal(), "v");
     fresh.close();
     await assert.rejects(store.rotate({ identity: true }), isAegis("KEY_INVALID", /protected by a passphrase/));
   });
@@ -363,7 +363,7 @@ describe("rotation", () => {
     t.after(() => {
       recovered.close();
     });
-    assert.equal(recovered.get("TOKEN"), "value-1");
+    assert.equal(recovered.get("TOKEN").reveal(), "value-1");
 
     const report = await recovered.rotate({ identity: true });
     assert.equal(report.resumed, true);
@@ -372,7 +372,7 @@ describe("rotation", () => {
     assert.equal(after.old, undefined);
     assert.deepEqual(loadSopsFile(readFileSync(paths.secretsFile, "utf8"), "yaml").metadata.age.map((a) => a.recipient), after.current.recipients);
     const fresh = await SecretStore.open(paths, after.current.identities);
-    assert.equal(fresh.get("TOKEN"), "value-1");
+    assert.equal(fresh.get("TOKEN").reveal(), "value-1");
     fresh.close();
   });
 });
@@ -391,12 +391,12 @@ describe("atomic writes", () => {
     const broken = await SecretStore.open(paths, identities, { fileOps: failing });
     await assert.rejects(broken.set("TOKEN", "new-value"), isAegis("CONFIG_INVALID", /previous version, if any, is unchanged/));
     await assert.rejects(broken.rotate(), isAegis("CONFIG_INVALID"));
-    assert.equal(broken.get("TOKEN"), "old-value");
+    assert.equal(broken.get("TOKEN").reveal(), "old-value");
     broken.close();
     assert.equal(readFileSync(paths.secretsFile, "utf8"), before);
     assert.deepEqual(readdirSync(paths.home).sort(), ["keys", "secrets.enc.yaml"]);
     const reopened = await SecretStore.open(paths, identities);
-    assert.equal(reopened.get("TOKEN"), "old-value");
+    assert.equal(reopened.get("TOKEN").reveal(), "old-value");
     reopened.close();
   });
 
@@ -423,7 +423,7 @@ describe("atomic writes", () => {
     assert.equal(leftovers.length, 1);
     assert.equal(lstatSync(join(paths.home, leftovers[0] ?? "")).mode & 0o777, 0o600);
     const reopened = await SecretStore.open(paths, identities);
-    assert.equal(reopened.get("TOKEN"), "old-value");
+    assert.equal(reopened.get("TOKEN").reveal(), "old-value");
     reopened.close();
   });
 
@@ -487,7 +487,7 @@ describe("refusals: wrong identity, tampering, permissions", () => {
     const recipient = await identityToRecipient(identities[0] ?? "");
     writeFileSync(paths.secretsFile, await encryptSopsFile({ PORT: 8443, TOKEN: "t" }, "yaml", { recipients: [recipient] }), { mode: 0o600 });
     const store = await SecretStore.open(paths, identities);
-    assert.equal(store.get("PORT"), "8443");
+    assert.equal(store.get("PORT").reveal(), "8443");
     assert.deepEqual(store.list(), [
       { name: "PORT", created: null, updated: null },
       { name: "TOKEN", created: null, updated: null },
