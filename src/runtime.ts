@@ -18,6 +18,8 @@ import { Envelope } from "./envelope/envelope.ts";
 import { LocalExecutor } from "./envelope/local-executor.ts";
 import { NoApprover, NoSecretBroker, type Approver, type Executor, type SecretBroker } from "./envelope/stages.ts";
 import { BUILTIN_TOOLS } from "./tools/index.ts";
+import { SandboxExecutor } from "./sandbox/executor.ts";
+import { sandboxBackend, type SandboxBackendChoice } from "./sandbox/index.ts";
 import { createLogger, type LogDestination, type LogLevel, type Logger } from "./telemetry/logger.ts";
 
 export interface RuntimeOptions {
@@ -31,6 +33,8 @@ export interface RuntimeOptions {
   readonly skills?: SkillSecretDeclarations;
   /** Asked when the profile's age identity is passphrase-protected. */
   readonly passphrase?: PassphraseSource;
+  /** The sandbox backend (default: config.yaml sandbox.backend). */
+  readonly backend?: SandboxBackendChoice;
   /** Log level; default $AEGISCLAW_LOG_LEVEL, else `warn` (commands print their own results). */
   readonly logLevel?: LogLevel;
   /** Where log lines go; default standard error. */
@@ -45,6 +49,21 @@ function logLevel(options: RuntimeOptions): LogLevel {
   if (fromEnv === undefined || fromEnv === "") return "warn";
   if (!LOG_LEVELS.includes(fromEnv)) throw new AegisError("USAGE", `AEGISCLAW_LOG_LEVEL=${fromEnv.slice(0, 32)} is not a log level; use one of ${LOG_LEVELS.join(", ")}.`, { exitCode: EXIT.usage });
   return fromEnv as LogLevel;
+}
+
+/**
+ * Tools run in the configured sandbox; only --unsafe-host runs processes on
+ * the host. Egress decisions of sandboxed processes go to the audit log.
+ */
+function profileExecutor(profile: Profile, audit: AuditLog, options: RuntimeOptions): Executor {
+  const base = { workspace: profile.workspace, dataDir: profile.paths.dataDir };
+  if (options.unsafeHost === true) return new LocalExecutor({ ...base, unsafeHost: true });
+  return new SandboxExecutor({
+    ...base,
+    backend: sandboxBackend(options.backend ?? profile.config.sandbox.backend),
+    onEgress: (e) =>
+      audit.append({ kind: "egress", actor: "sandbox", action: "net.connect", resource: `${e.host}:${String(e.port)}`, decision: e.allowed ? "allow" : "deny", detail: { id: e.action, skill: e.skill ?? null, reason: e.reason ?? null } }),
+  });
 }
 
 const NO_SKILLS: SkillSecretDeclarations = { declaredSecrets: () => undefined };
@@ -86,7 +105,7 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
   const policy = loadProfilePolicy(profile);
   const audit = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
   try {
-    const executor = options.executor ?? new LocalExecutor({ workspace: profile.workspace, dataDir: profile.paths.dataDir, unsafeHost: options.unsafeHost === true });
+    const executor = options.executor ?? profileExecutor(profile, audit, options);
     if (!profile.config.sandbox.required) {
       await audit.append({ kind: "system", actor: options.actor ?? "cli", action: "sandbox.not-required", resource: "config.yaml", decision: "info", detail: { note: "sandbox.required is false in config.yaml: process tools may run without a sandbox when one is chosen" } });
     }

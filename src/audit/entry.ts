@@ -10,7 +10,8 @@
  */
 import { hash } from "node:crypto";
 
-export type AuditKind = "decision" | "approval" | "outcome" | "system";
+/** `egress`: a sandboxed process's connection allowed or refused by the egress proxy. */
+export type AuditKind = "decision" | "approval" | "outcome" | "egress" | "system";
 
 /** What a caller hands to the log; sequence, time and chain fields are assigned when it commits. */
 export interface AuditInput {

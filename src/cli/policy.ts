@@ -83,7 +83,12 @@ export interface CaseAction {
   readonly args?: Readonly<Record<string, unknown>> | undefined;
   readonly labels?: readonly string[] | undefined;
   readonly skill?: string | undefined;
+  /** Who proposes it: `owner` (the owner at the terminal) or an agent, `model:<name>` (the default). */
+  readonly actor?: string | undefined;
 }
+
+/** The actor a described action has when none is given: an agent, since that is what policy mostly guards against. */
+export const DEFAULT_CHECK_ACTOR = "model:policy-check";
 
 /** Turns a described action into a policy request: scopes as given, or computed by the built-in tool from its arguments. */
 export function buildRequest(a: CaseAction, workspace: string): PolicyRequest {
@@ -96,7 +101,7 @@ export function buildRequest(a: CaseAction, workspace: string): PolicyRequest {
   if (!a.scopes || a.scopes.length === 0) {
     // The same preparation the envelope does before it asks the policy: parse, canonicalise, compute scopes.
     if (!BUILTIN_TOOLS.some((t) => t.name === a.tool)) throw new AegisError("USAGE", `${a.tool} is not a built-in tool (${BUILTIN_TOOLS.map((t) => t.name).join(", ")}); give its scopes with --scope`, { exitCode: EXIT.usage });
-    const prepared = prepare(new Map(BUILTIN_TOOLS.map((t) => [t.name, t])), { tool: a.tool, args, session: "policy-check", actor: "cli", labels, ...(a.skill !== undefined ? { skill: a.skill } : {}) }, { id: "policy-check", workspace });
+    const prepared = prepare(new Map(BUILTIN_TOOLS.map((t) => [t.name, t])), { tool: a.tool, args, session: "policy-check", actor: a.actor ?? DEFAULT_CHECK_ACTOR, labels, ...(a.skill !== undefined ? { skill: a.skill } : {}) }, { id: "policy-check", workspace });
     if (!prepared.request) throw new AegisError("ARGS_INVALID", `${prepared.failure ?? "cannot be judged"} (the envelope would deny this call)`);
     return prepared.request;
   }
@@ -108,7 +113,7 @@ export function buildRequest(a: CaseAction, workspace: string): PolicyRequest {
       throw new AegisError("USAGE", `scope "${s}": ${err instanceof Error ? err.message : String(err)}`, { exitCode: EXIT.usage });
     }
   });
-  return { tool: a.tool, scopes, args, skill: a.skill, labels, argRoles: tool?.argRoles, cwd: workspace };
+  return { tool: a.tool, scopes, args, skill: a.skill, labels, actor: a.actor ?? DEFAULT_CHECK_ACTOR, argRoles: tool?.argRoles, cwd: workspace };
 }
 
 function exitFor(decision: Decision["decision"]): number {
@@ -128,6 +133,7 @@ interface RequestOpts {
   arg?: string[];
   label?: string[];
   skill?: string;
+  actor?: string;
   policy?: string;
   var?: string[];
   json?: boolean;
@@ -140,6 +146,7 @@ function addRequestOptions(cmd: Command): Command {
     .option("--arg <key=value>", "argument (repeatable; key:=<json> for JSON values)", collect)
     .option("--label <label>", "provenance label of the context (repeatable), e.g. untrusted:email", collect)
     .option("--skill <name>", "the skill proposing the call")
+    .option("--actor <who>", `who proposes it: owner (you, at the terminal) or an agent such as model:claude (default ${DEFAULT_CHECK_ACTOR})`)
     .option("--policy <file>", "policy file (default: the profile's policy.yaml)")
     .option("--var <name=value>", "policy variable (repeatable), e.g. workspace=/srv/agent", collect)
     .option("--json", "print JSON");
@@ -151,7 +158,7 @@ export function registerPolicy(program: Command, cli: Cli): void {
   addRequestOptions(policy.command("check").description("decide one action; exit 0 allow, 3 ask, 4 deny")).action(
     cli.action(async (opts: RequestOpts, cmd: Command) => {
       const src = loadSource(cli, cmd, opts);
-      const req = buildRequest({ tool: opts.tool, scopes: opts.scope, args: parseArgPairs(opts.arg ?? []), labels: opts.label, skill: opts.skill }, src.workspace);
+      const req = buildRequest({ tool: opts.tool, scopes: opts.scope, args: parseArgPairs(opts.arg ?? []), labels: opts.label, skill: opts.skill, actor: opts.actor }, src.workspace);
       const d = src.policy.decide(req);
       if (opts.json) printJson({ tool: req.tool, requiredScopes: req.scopes.map((s) => s.text), ...d });
       else println(describeDecision(d, src.policy.source));
@@ -162,7 +169,7 @@ export function registerPolicy(program: Command, cli: Cli): void {
   addRequestOptions(policy.command("explain").description("show every rule considered for an action and why it did or did not match")).action(
     cli.action(async (opts: RequestOpts, cmd: Command) => {
       const src = loadSource(cli, cmd, opts);
-      const req = buildRequest({ tool: opts.tool, scopes: opts.scope, args: parseArgPairs(opts.arg ?? []), labels: opts.label, skill: opts.skill }, src.workspace);
+      const req = buildRequest({ tool: opts.tool, scopes: opts.scope, args: parseArgPairs(opts.arg ?? []), labels: opts.label, skill: opts.skill, actor: opts.actor }, src.workspace);
       const { decision, trace } = src.policy.explain(req);
       if (opts.json) {
         printJson({ tool: req.tool, scopes: req.scopes.map((s) => s.text), decision, trace });
@@ -244,6 +251,7 @@ const CaseSchema = z
         args: z.record(z.string(), z.unknown()).optional(),
         labels: z.array(z.string()).optional(),
         skill: z.string().optional(),
+        actor: z.string().optional(),
       })
       .strict(),
     expect: z.union([z.enum(["allow", "deny", "ask"]), z.object({ decision: z.enum(["allow", "deny", "ask"]), rule: z.string().optional() }).strict()]),

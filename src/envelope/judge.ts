@@ -103,7 +103,7 @@ export function prepare(tools: ReadonlyMap<string, AnyTool>, raw: Proposal, ctx:
     return { safe, failure: `arguments for ${tool.name} cannot be serialised: ${errorMessage(err)}` };
   }
   const action: Action = { id: ctx.id, tool: tool.name, args, scopes, aliases, skill: p.skill, session: p.session, labels: safe.labels, influencedBy: safe.influencedBy, actor: p.actor, digest };
-  const request: PolicyRequest = { tool: action.tool, scopes, aliases, args, skill: p.skill, labels: safe.labels, argRoles: tool.argRoles, cwd: ctx.workspace };
+  const request: PolicyRequest = { tool: action.tool, scopes, aliases, args, skill: p.skill, labels: safe.labels, actor: p.actor, argRoles: tool.argRoles, cwd: ctx.workspace };
   return { safe, action, request };
 }
 

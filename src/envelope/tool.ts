@@ -16,6 +16,40 @@ export interface ScopeContext {
   readonly workspace: string;
 }
 
+/** A program a tool asks its executor to start: in the sandbox, or on the host only with --unsafe-host. */
+export interface ProcessRequest {
+  /** Absolute, canonical path of the program on the host (the one policy judged). */
+  readonly program: string;
+  /** What the program sees as its name (argv[0]). */
+  readonly argv0: string;
+  readonly args: readonly string[];
+  /** Absolute host directory to start in; it is made visible inside the sandbox at the same path. */
+  readonly cwd: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Host paths to make visible at the same path, read-only unless `rw` (each was judged as files.read/files.write). */
+  readonly mounts: readonly { readonly path: string; readonly rw: boolean }[];
+  /** Egress allowlist entries (each judged as net.connect); empty means no network at all. */
+  readonly network: readonly string[];
+  readonly timeoutMs?: number;
+  /** Bytes kept of stdout and of stderr each. */
+  readonly outputBytes?: number;
+}
+
+export interface ProcessResult {
+  readonly exitCode: number;
+  readonly stdout: Buffer;
+  readonly stderr: Buffer;
+  /** What the sandbox stopped or cut short (timeout, memory, process limit, truncated output, refused hosts). */
+  readonly violations: readonly { readonly kind: string; readonly message: string }[];
+  /** Where it ran: a sandbox backend, or `host` (--unsafe-host). */
+  readonly runner: string;
+  readonly durationMs: number;
+  /** Egress byte counts and denials, when the process had network. */
+  readonly egress?: { readonly bytesUp: number; readonly bytesDown: number; readonly denied: readonly string[] };
+}
+
+export type ProcessRunner = (req: ProcessRequest, signal: AbortSignal) => Promise<ProcessResult>;
+
 export interface ToolRunContext {
   readonly workspace: string;
   /** The canonical scopes (and aliases) policy judged: tools act on these resources, never on a fresh resolution of the arguments. */
@@ -24,11 +58,17 @@ export interface ToolRunContext {
   readonly dataDir: string;
   readonly secrets: IssuedSecrets;
   readonly signal: AbortSignal;
+  /** Starts a program through the executor (sandboxed, or on the host with --unsafe-host); tools never spawn directly. */
+  readonly runProcess: ProcessRunner;
 }
 
 export interface ToolOutput {
   readonly text: string;
   readonly exitCode?: number;
+  /** Facts for the audit outcome (runner, violations, egress counts) — never output or secret values. */
+  readonly details?: Readonly<Record<string, unknown>>;
+  /** The process's streams apart, for an adapter that shows them apart (`aegisclaw exec`); redacted like `text`. */
+  readonly streams?: { readonly stdout: string; readonly stderr: string };
 }
 
 export interface ToolDefinition<A extends Record<string, unknown> = Record<string, unknown>> {

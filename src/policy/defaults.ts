@@ -44,11 +44,34 @@ rules:
     decision: deny
     reason: Credential stores and the AegisClaw profile are never readable by tools, even inside the workspace.
 
-  # --- Commands ----------------------------------------------------------
-  - id: shell-always-asks
+  # --- Commands (they run in the sandbox: see "aegisclaw doctor") -------
+  # "actor" is who proposed the call: owner is you, typing \`aegisclaw exec\`;
+  # model:* is an agent. Anyone else matches no rule here, so is denied.
+  - id: shell-owner-command
     match: { scope: "shell.exec" }
+    when: { actor: ["owner"] }
+    decision: allow
+    reason: A command you type yourself (aegisclaw exec) runs in the sandbox without a prompt.
+  - id: shell-agent-asks
+    match: { scope: "shell.exec" }
+    when: { actor: ["model:*"] }
     decision: ask
-    reason: Running a command can do anything your user can; every command needs your approval.
+    reason: An agent's command can do anything the sandbox allows; each one needs your approval.
+  - id: owner-mounts
+    match: { scope: ["files.read", "files.write"] }
+    when: { actor: ["owner"] }
+    decision: allow
+    reason: Directories you give your own command (aegisclaw exec --mount) are yours to give; credential stores stay denied.
+  - id: owner-network
+    match: { scope: "net.connect" }
+    when: { actor: ["owner"] }
+    decision: allow
+    reason: Hosts you allow your own command (aegisclaw exec --allow-net) may be reached through the egress proxy.
+  - id: agent-network-asks
+    match: { scope: "net.connect" }
+    when: { actor: ["model:*"] }
+    decision: ask
+    reason: An agent's command reaching a host needs your approval until you allowlist it for the skill.
 
   # --- E-mail and messages -----------------------------------------------
   - id: email-read

@@ -38,6 +38,7 @@ export interface CompiledRule {
   readonly scopes: readonly ScopePattern[] | undefined;
   readonly tainted: boolean | undefined;
   readonly labels: ((l: string) => boolean)[] | undefined;
+  readonly actor: ((a: string) => boolean) | undefined;
   readonly constraints: CompiledConstraints | undefined;
   readonly onViolation: "ask" | "deny";
   /** An ask conditioned on untrusted provenance: it can raise a covered scope, never cover one. */
@@ -94,6 +95,7 @@ export function compileRules(
         scopes: spec.match.scope?.map((s) => compileScopePattern(expand(s, vars))),
         tainted: spec.when?.tainted,
         labels: spec.when?.labels?.map((l) => compileNameMatcher(fold(l).trim())),
+        actor: anyOf(spec.when?.actor),
         constraints,
         onViolation: spec.on_violation ?? "deny",
         tightenOnly:
@@ -116,6 +118,8 @@ export interface PolicyRequest {
   readonly args: Readonly<Record<string, unknown>>;
   readonly skill?: string | undefined;
   readonly labels: readonly Label[];
+  /** Who proposed it, as the adapter (never the model) reports: `owner`, `model:<name>`, … */
+  readonly actor?: string | undefined;
   readonly argRoles?: ArgRoles | undefined;
   readonly cwd?: string | undefined;
 }
@@ -228,6 +232,7 @@ export class Policy {
     }
     if (rule.tainted !== undefined && tainted !== rule.tainted) return false;
     if (rule.labels && !req.labels.some((l) => rule.labels?.some((m) => m(l)))) return false;
+    if (rule.actor && !rule.actor(req.actor ?? "")) return false;
     return true;
   }
 
@@ -242,6 +247,7 @@ export class Policy {
     }
     if (rule.tainted !== undefined && isTainted(req.labels) !== rule.tainted) return rule.tainted ? "context is not tainted" : "context is tainted";
     if (rule.labels && !req.labels.some((l) => rule.labels?.some((m) => m(l)))) return `no label matches ${rule.spec.when?.labels?.join(", ") ?? ""}`;
+    if (rule.actor && !rule.actor(req.actor ?? "")) return `actor ${req.actor ?? "(none)"} does not match ${rule.spec.when?.actor?.join(", ") ?? ""}`;
     return undefined;
   }
 

@@ -20,6 +20,11 @@ export const RuleSchema = z
       .object({
         tainted: z.boolean().optional(),
         labels: z.array(z.string().min(1)).min(1).optional().describe("matches when the context carries any of these labels (globs)"),
+        actor: z
+          .array(z.string().min(1))
+          .min(1)
+          .optional()
+          .describe("matches when the action was proposed by one of these actors (globs): owner (the owner at the terminal), model:* (an agent), …"),
       })
       .strict()
       .optional(),

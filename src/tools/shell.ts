@@ -13,7 +13,6 @@
  * `../../usr/bin/curl` alike. The run then spawns exactly the judged absolute
  * path, in exactly the judged directory.
  */
-import { spawn } from "node:child_process";
 import { accessSync, constants, realpathSync, statSync } from "node:fs";
 import { basename, isAbsolute } from "node:path";
 import { z } from "zod";
@@ -22,8 +21,30 @@ import { defineTool } from "../envelope/tool.ts";
 
 const MAX_OUTPUT = 1024 * 1024;
 const DEFAULT_PATH = "/usr/bin:/bin";
-const ExecArgs = z.object({ argv: z.array(z.string()).min(1).max(256), cwd: z.string().optional() }).strict();
+const ExecArgs = z
+  .object({
+    argv: z.array(z.string()).min(1).max(256),
+    cwd: z.string().optional().describe("directory to start in (relative: to the workspace); visible in the sandbox, read-only unless write"),
+    write: z.boolean().optional().describe("make the working directory writable (judged as files.write)"),
+    mounts: z
+      .array(z.object({ path: z.string().min(1), rw: z.boolean().optional() }).strict())
+      .max(32)
+      .optional()
+      .describe("more host paths to make visible at the same path (judged as files.read / files.write)"),
+    allow_net: z.array(z.string().min(1)).max(32).optional().describe("hosts (host or host:port) the process may reach through the egress proxy (judged as net.connect)"),
+    timeout_s: z.number().int().min(1).max(3600).optional(),
+  })
+  .strict();
 type ExecArgs = z.infer<typeof ExecArgs>;
+
+/** The host an egress allowlist entry names (`host`, `host:port`, `[v6]:port`), for its net.connect scope. */
+function hostOfAllowEntry(entry: string): string {
+  const v6 = /^\[([^\]]+)\](?::\d+)?$/.exec(entry);
+  if (v6) return v6[1] ?? "";
+  const m = /^([^:/\s]+)(?::(\d{1,5}))?$/.exec(entry);
+  if (!m) throw new ScopeError(`allow_net entry "${entry}" is not a host or host:port (no schemes, paths or wildcards here)`);
+  return m[1] ?? "";
+}
 
 /** The PATH the child is spawned with, and that bare names are looked up on when judged. */
 function spawnPath(): string {
@@ -72,14 +93,6 @@ function resolveProgram(program: string, cwd: string): string {
 }
 
 /**
- * Where each argument object was judged to run: the workspace its `cwd` was
- * resolved against and the canonical directory that gave. The scopes do not
- * carry the directory (policy judges it through the `paths` constraint), so
- * run() looks it up here, resolves it again, and refuses if it moved.
- */
-const judgedCwd = new WeakMap<object, { readonly workspace: string; readonly cwd: string }>();
-
-/**
  * How a call names its program. A bare name (found on the trusted PATH) is the primary scope, so
  * `allow shell.exec:gh` covers `gh`; a program given by path is judged by its real path, so a workspace
  * script called `gh` is not covered by that rule. Every other name — the real path, the real and the given
@@ -89,7 +102,6 @@ function programNames(args: ExecArgs, workspace: string): { primary: string; ali
   const program = args.argv[0] ?? "";
   const cwd = resolveCwd(args, workspace);
   const real = resolveProgram(program, cwd);
-  judgedCwd.set(args, { workspace, cwd });
   const bare = !program.includes("/");
   const primary = bare ? canonicalBinary(program) : real;
   const all = new Set([canonicalBinary(basename(program)), canonicalBinary(basename(real)), real]);
@@ -105,64 +117,56 @@ export const shellExecTool = defineTool<z.infer<typeof ExecArgs>>({
   argRoles: { recipients: [], urls: [], paths: ["cwd"] },
   spawnsProcess: true,
   scopes(args, ctx) {
-    // One scope: a rule on plain `shell.exec` matches it whatever the program; `shell.exec:gh` matches only gh.
+    // The program: a rule on plain `shell.exec` matches it whatever the program; `shell.exec:gh` matches only gh.
+    // Then everything the sandbox will expose, so policy judges it and the sandbox mounts exactly that.
     const { primary } = programNames(args, ctx.workspace);
-    return [`shell.exec:${primary}`];
+    const cwd = resolveCwd(args, ctx.workspace);
+    return [
+      `shell.exec:${primary}`,
+      `files.${args.write === true ? "write" : "read"}:${cwd}`,
+      ...(args.mounts ?? []).map((m) => `files.${m.rw === true ? "write" : "read"}:${canonicalPath(m.path, { cwd: ctx.workspace })}`),
+      ...(args.allow_net ?? []).map((entry) => `net.connect:${hostOfAllowEntry(entry)}`),
+    ];
   },
   aliases(args, ctx) {
     return programNames(args, ctx.workspace).aliases.map((n) => `shell.exec:${n}`);
   },
-  run(args, ctx) {
-    return new Promise((resolve, reject) => {
-      const program = args.argv[0];
-      const rest = args.argv.slice(1);
-      if (program === undefined) {
-        reject(new Error("argv is empty"));
-        return;
-      }
-      // Start exactly the program, in exactly the directory, that policy judged; argv[0] keeps the name the caller gave.
-      const paths = ctx.scopes.filter((s) => s.name === "shell.exec" && s.resource?.startsWith("/") === true).map((s) => s.resource ?? "");
-      const bin = paths[0];
-      if (bin === undefined || paths.length !== 1) {
-        reject(new Error("shell.exec runs only with the one program path it was judged on"));
-        return;
-      }
-      const judged = judgedCwd.get(args);
-      if (judged === undefined) {
-        reject(new Error("shell.exec runs only in the directory it was judged on, and these arguments were never judged"));
-        return;
-      }
-      let cwd: string;
-      let now: string;
-      try {
-        // Resolved against the workspace it was judged against: the directory policy saw is the one the program starts in.
-        cwd = resolveCwd(args, judged.workspace);
-        now = realpathSync.native(bin);
-      } catch (err) {
-        reject(err instanceof Error ? err : new Error(String(err)));
-        return;
-      }
-      if (cwd !== judged.cwd) {
-        reject(new Error(`cwd changed since the decision: judged ${judged.cwd}, now ${cwd}`));
-        return;
-      }
-      if (now !== bin) {
-        reject(new Error(`program changed since the decision: judged ${bin}, now ${now}`));
-        return;
-      }
-      const child = spawn(bin, rest, { argv0: program, cwd, env: { PATH: spawnPath(), ...ctx.secrets.env }, signal: ctx.signal, stdio: ["ignore", "pipe", "pipe"] });
-      const chunks: Buffer[] = [];
-      let size = 0;
-      const collect = (b: Buffer): void => {
-        if (size < MAX_OUTPUT) chunks.push(b.subarray(0, MAX_OUTPUT - size));
-        size += b.length;
-      };
-      child.stdout.on("data", collect);
-      child.stderr.on("data", collect);
-      child.on("error", reject);
-      child.on("close", (code) => {
-        resolve({ text: Buffer.concat(chunks).toString("utf8"), exitCode: code ?? -1 });
-      });
-    });
+  async run(args, ctx) {
+    const program = args.argv[0];
+    if (program === undefined) throw new Error("argv is empty");
+    // Start exactly the program, in exactly the directory, with exactly the mounts and hosts that policy judged.
+    const judged = (name: string): string[] => ctx.scopes.filter((s) => s.name === name && s.resource !== undefined).map((s) => s.resource ?? "");
+    const bins = judged("shell.exec").filter((r) => r.startsWith("/"));
+    const bin = bins[0];
+    if (bin === undefined || bins.length !== 1) throw new Error("shell.exec runs only with the one program path it was judged on");
+    const cwd = resolveCwd(args, ctx.workspace);
+    const files = ctx.scopes.filter((s) => (s.name === "files.read" || s.name === "files.write") && s.resource !== undefined);
+    if (!files.some((s) => s.resource === cwd)) throw new Error(`the working directory changed since the decision (now ${cwd})`);
+    const now = realpathSync.native(bin);
+    if (now !== bin) throw new Error(`program changed since the decision: judged ${bin}, now ${now}`);
+    const hosts = new Set(judged("net.connect"));
+    const network = (args.allow_net ?? []).filter((entry) => hosts.has(hostOfAllowEntry(entry)));
+    const result = await ctx.runProcess(
+      {
+        program: bin,
+        argv0: program,
+        args: args.argv.slice(1),
+        cwd,
+        env: { PATH: spawnPath(), ...ctx.secrets.env },
+        mounts: files.map((s) => ({ path: s.resource ?? "", rw: s.name === "files.write" })),
+        network,
+        outputBytes: MAX_OUTPUT,
+        ...(args.timeout_s !== undefined ? { timeoutMs: args.timeout_s * 1000 } : {}),
+      },
+      ctx.signal,
+    );
+    const stdout = result.stdout.toString("utf8");
+    const stderr = result.stderr.toString("utf8");
+    return {
+      text: stdout + stderr,
+      streams: { stdout, stderr },
+      exitCode: result.exitCode,
+      details: { runner: result.runner, durationMs: Math.round(result.durationMs), violations: result.violations, ...(result.egress ? { egress: result.egress } : {}) },
+    };
   },
 });

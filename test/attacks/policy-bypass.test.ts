@@ -380,7 +380,7 @@ describe("attacks on the envelope itself", () => {
   test("shell.exec via /usr/bin/../bin/sh (with the host executor enabled)", async () => {
     const r = await attack({ tool: "shell.exec", args: { argv: ["/usr/bin/../bin/sh", "-c", `touch ${w().marker}`] } });
     assert.equal(r.decision, "ask");
-    assert.equal(r.rule, "shell-always-asks");
+    assert.equal(r.rule, "shell-agent-asks");
   });
 
   test("shell.exec with a relative program and a cwd outside the workspace", async () => {
@@ -508,7 +508,7 @@ describe("attacks on shell.exec by spelling the program differently", () => {
   test("../../usr/bin/sh is judged as the real program, by name and by path", async () => {
     const up = "../".repeat(w().ws.split("/").length);
     const r = await attack(exec([`${up}usr/bin/sh`, "-c", `touch ${w().marker}`]));
-    assert.equal(r.rule, "shell-always-asks");
+    assert.equal(r.rule, "shell-agent-asks");
     for (const scope of ["shell.exec:sh", `shell.exec:${shName}`, `shell.exec:${sh}`]) assert.ok([...r.scopes, ...r.aliases].includes(scope), `${scope} in ${[...r.scopes, ...r.aliases].join(" ")}`);
   });
 

@@ -94,6 +94,10 @@ rules:
     match: { scope: "shell.exec:sh" }
     decision: allow
     reason: a real process for the chunked case
+  - id: cwd
+    match: { scope: "files.read:\${workspace}/**" }
+    decision: allow
+    reason: the process starts in the workspace
 secrets:
   GH_TOKEN: [github]
 `,

@@ -58,7 +58,7 @@ describe("aegisclaw policy", () => {
   test("explain shows every rule and why it did or did not match", async () => {
     const r = await runCli(["--home", home, "policy", "explain", "--tool", "files.read", "--arg", `path=${join(ws, ".env")}`]);
     assert.equal(r.code, 4);
-    for (const id of ["files-read-workspace", "credentials-never", "shell-always-asks", "tainted-outbound-asks"]) assert.match(r.stdout, new RegExp(id));
+    for (const id of ["files-read-workspace", "credentials-never", "shell-agent-asks", "tainted-outbound-asks"]) assert.match(r.stdout, new RegExp(id));
     assert.match(r.stdout, /✓ files-read-workspace/);
     assert.match(r.stdout, /✓ credentials-never/);
     assert.match(r.stdout, /does not match/);

@@ -32,6 +32,10 @@ rules:
     match: { scope: "shell.exec" }
     decision: ask
     reason: commands need approval
+  - id: cwd-readable
+    match: { scope: "files.read" }
+    decision: allow
+    reason: the sandbox may see the working directory
 `;
 
 interface Harness {
@@ -258,7 +262,7 @@ describe("envelope", () => {
     assert.equal(r.outcome, "failed");
     assert.match(r.output, /no sandbox backend/);
     const dir = tempDir(t);
-    const unsafe = await harness(t, { approver, executor: new LocalExecutor({ workspace: dir, dataDir: dir, unsafeHost: true }) });
+    const unsafe = await harness(t, { approver, executor: new LocalExecutor({ workspace: dir, dataDir: dir, unsafeHost: true }), workspace: dir });
     const ok = await unsafe.envelope.submit({ ...base, tool: "shell.exec", args: { argv: ["/bin/echo", "hello"] } });
     assert.equal(ok.outcome, "executed");
     assert.equal(ok.output.trim(), "hello");

@@ -20,6 +20,7 @@ interface Req {
   skill?: string;
   labels?: Label[];
   cwd?: string;
+  actor?: string;
 }
 
 function request(r: Req): PolicyRequest {
@@ -30,6 +31,7 @@ function request(r: Req): PolicyRequest {
     args: r.args ?? {},
     skill: r.skill,
     labels: r.labels ?? [],
+    actor: r.actor ?? "model:test",
     cwd: r.cwd ?? "/home/u/ws",
   };
 }
@@ -632,10 +634,22 @@ describe("the default policy", () => {
     }
   });
 
-  test("shell.exec always asks, whatever the program", () => {
+  test("an agent's shell.exec always asks, whatever the program", () => {
     for (const bin of ["git", "ls", "/usr/bin/sh"]) {
       assert.equal(d({ tool: "shell.exec", scopes: ["shell.exec", `shell.exec:${bin}`] }).decision, "ask", bin);
     }
+  });
+
+  test("the owner's own command runs without a prompt, with its mounts and hosts; credential stores stay denied", () => {
+    const owner = { actor: "owner", tool: "shell.exec" };
+    assert.equal(d({ ...owner, scopes: ["shell.exec:git", "files.read:/home/u/ws", "files.write:/home/u/project", "net.connect:api.github.com"] }).decision, "allow");
+    assert.equal(d({ ...owner, scopes: ["shell.exec:git", "files.read:/home/u/.ssh"] }).decision, "deny");
+    assert.equal(d({ ...owner, scopes: ["shell.exec:git", "files.read:/home/u/.aegisclaw/secrets.enc.yaml"] }).decision, "deny");
+    // An agent asking for the same is asked about; an actor that is neither is denied (no rule names it).
+    assert.equal(d({ tool: "shell.exec", scopes: ["shell.exec:git", "files.read:/home/u/ws", "net.connect:api.github.com"] }).decision, "ask");
+    assert.equal(d({ actor: "mcp:client", tool: "shell.exec", scopes: ["shell.exec:git"] }).decision, "deny");
+    // An agent that spells its actor as the owner's cannot: the actor comes from the adapter, never the model (see judge).
+    assert.equal(d({ actor: "Owner", tool: "shell.exec", scopes: ["shell.exec:git"] }).decision, "deny");
   });
 
   test("email.send is allowed only when every recipient is allowlisted, else asks", () => {

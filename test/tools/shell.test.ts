@@ -8,6 +8,7 @@ import { chmodSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync 
 import { join, relative } from "node:path";
 import { describe, test, type TestContext } from "node:test";
 import { NO_SECRETS } from "../../src/envelope/stages.ts";
+import { hostProcessRunner } from "../../src/envelope/local-executor.ts";
 import type { ToolOutput } from "../../src/envelope/tool.ts";
 import { parsePolicy } from "../../src/policy/load.ts";
 import { parseScope, type Scope } from "../../src/policy/scope.ts";
@@ -30,9 +31,9 @@ function withPath<T>(path: string | undefined, fn: () => T): T {
   }
 }
 
-/** Every name the call is judged under: its scopes, then its aliases (which can only tighten). */
+/** Every name the call's program is judged under: its scopes, then its aliases (which can only tighten). */
 function scopesOf(args: Record<string, unknown>, workspace: string): string[] {
-  const all = [...tool.scopes(args, { workspace }), ...(tool.aliases?.(args, { workspace }) ?? [])];
+  const all = [...tool.scopes(args, { workspace }), ...(tool.aliases?.(args, { workspace }) ?? [])].filter((s) => s.startsWith("shell.exec"));
   // Listed as: the generic scope, then names (as given, then real), then the path — whichever of them is primary.
   const rank = (s: string): number => (s === "shell.exec" ? 0 : s.includes("/") ? 2 : 1);
   return all.sort((a, b) => rank(a) - rank(b));
@@ -40,11 +41,11 @@ function scopesOf(args: Record<string, unknown>, workspace: string): string[] {
 
 /** Judges like the envelope: the tool's scope strings, parsed and canonicalised. */
 function judge(args: Record<string, unknown>, workspace: string): Scope[] {
-  return scopesOf(args, workspace).map((s) => parseScope(s, { cwd: workspace }));
+  return [...tool.scopes(args, { workspace }), ...(tool.aliases?.(args, { workspace }) ?? [])].map((s) => parseScope(s, { cwd: workspace }));
 }
 
 function run(args: Record<string, unknown>, workspace: string, scopes: readonly Scope[]): Promise<ToolOutput> {
-  return tool.run(args, { workspace, scopes, dataDir: workspace, secrets: NO_SECRETS, signal: new AbortController().signal });
+  return tool.run(args, { workspace, scopes, dataDir: workspace, secrets: NO_SECRETS, signal: new AbortController().signal, runProcess: hostProcessRunner });
 }
 
 function script(t: TestContext, dir: string, name: string, body: string): string {
@@ -144,7 +145,9 @@ describe("shell.exec scopes: the program as judged", () => {
 
 describe("shell.exec through the policy engine", () => {
   const judgeWith = (policyBody: string, ws: string, args: Record<string, unknown>): string => {
-    const policy = parsePolicy(`version: 1\nrules:\n${policyBody}`, { vars: { workspace: ws } });
+    // The working directory is judged too (files.read); these tests are about the program, so it is allowed.
+    const cwdOk = `  - id: cwd\n    match: { scope: "files.read:\${workspace}/**" }\n    decision: allow\n    reason: the workspace\n`;
+    const policy = parsePolicy(`version: 1\nrules:\n${policyBody}${cwdOk}`, { vars: { workspace: ws } });
     let scopes: Scope[];
     let aliases: Scope[];
     try {
@@ -237,12 +240,11 @@ describe("shell.exec run", () => {
     assert.equal(out.text, `${join(ws, "sub")}\n`);
   });
 
-  test("runs in the directory judged, even when the executor's workspace is another one", async (t) => {
+  test("refuses when the executor's workspace is not the one the call was judged in", async (t) => {
     const ws = tempDir(t);
     const other = tempDir(t);
     const args = { argv: ["pwd"] };
-    const out = await run(args, other, judge(args, ws));
-    assert.equal(out.text, `${ws}\n`);
+    await assert.rejects(run(args, other, judge(args, ws)), /working directory changed since the decision/);
   });
 
   test("refuses when the cwd resolves elsewhere than when judged", async (t) => {
@@ -254,7 +256,7 @@ describe("shell.exec run", () => {
     const scopes = judge(args, ws);
     rmSync(join(ws, "dir"));
     symlinkSync(join(ws, "there"), join(ws, "dir"));
-    await assert.rejects(run(args, ws, scopes), /cwd changed since the decision/);
+    await assert.rejects(run(args, ws, scopes), /working directory changed since the decision/);
   });
 
   test("refuses when the judged program path became a symlink", async (t) => {
@@ -267,7 +269,7 @@ describe("shell.exec run", () => {
     await assert.rejects(run(args, ws, scopes), /program changed since the decision/);
   });
 
-  test("refuses without a judged program path, or with arguments that were never judged", async (t) => {
+  test("refuses without a judged program path, or with two", async (t) => {
     const ws = tempDir(t);
     const args = { argv: ["ls"] };
     const scopes = judge(args, ws);
@@ -275,7 +277,6 @@ describe("shell.exec run", () => {
       run(args, ws, scopes.filter((s) => s.resource?.startsWith("/") !== true)),
       /judged on/,
     );
-    await assert.rejects(run({ argv: ["ls"] }, ws, scopes), /never judged/);
     await assert.rejects(run(args, ws, [...scopes, parseScope(`shell.exec:${ENV}`)]), /one program path/);
   });
 });

@@ -1,0 +1,309 @@
+/**
+ * The bubblewrap backend: each run gets an empty root with read-only binds of
+ * only what programs need (`/usr` and the `/bin`, `/lib*` links into it, CA
+ * certificates, `/etc/alternatives`), a private `/tmp`, a fresh `/proc` and
+ * minimal `/dev`, and exactly the mounts the action was judged with. It runs
+ * in new user, pid, ipc, uts, cgroup and network namespaces, as uid 1000
+ * with no capabilities, a cleared environment, a new session (no terminal to
+ * inject into), under the seccomp filter from `./seccomp.ts`, with memory and
+ * process limits from a control group (or rlimits, see `./cgroup.ts`), and
+ * dies with its parent. Nothing of the host's home, `/run`, `/var/run`,
+ * sockets or other processes is visible.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { AegisError, errorMessage } from "../errors.ts";
+import type { BackendCapabilities, Mount, SandboxBackend, SandboxResult, SandboxSpec, Violation } from "./backend.ts";
+import { cgroupSupport, createRunCgroup, type CgroupSupport } from "./cgroup.ts";
+import { bridgeScriptPath } from "./egress/index.ts";
+import { buildSeccompFilter, hostSeccompArch } from "./seccomp.ts";
+
+/** The uid/gid tools run as inside the sandbox. */
+export const SANDBOX_UID = 1000;
+/** Where the egress proxy's socket appears inside the sandbox. */
+export const EGRESS_SOCKET_IN_SANDBOX = "/run/aegisclaw/egress.sock";
+/** The loopback port the bridge listens on inside the sandbox. */
+export const EGRESS_PORT_IN_SANDBOX = 3128;
+
+const SEARCH_PATH = ["/usr/bin", "/bin", "/usr/local/bin"];
+
+function findProgram(name: string): string | undefined {
+  for (const dir of SEARCH_PATH) {
+    const p = join(dir, name);
+    if (existsSync(p)) return p;
+  }
+  return undefined;
+}
+
+/** `/etc` files every program expects, with nothing of the host's: users, groups, hosts. Written once per uid. */
+function sandboxEtc(): string {
+  const dir = join(tmpdir(), `aegisclaw-sandbox-etc-${String(process.getuid?.() ?? "u")}`);
+  const files: Record<string, string> = {
+    passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${String(SANDBOX_UID)}:${String(SANDBOX_UID)}:AegisClaw sandbox:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
+    group: `root:x:0:\nsandbox:x:${String(SANDBOX_UID)}:\nnogroup:x:65534:\n`,
+    hosts: "127.0.0.1 localhost\n::1 localhost\n",
+    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
+  };
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o644 });
+  return dir;
+}
+
+/** Binds for the system: `/usr` read-only, the merged-usr links, and the few `/etc` entries programs need. */
+function systemArgs(etc: string): string[] {
+  const args = ["--ro-bind", "/usr", "/usr"];
+  for (const link of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
+    const host = `/${link}`;
+    if (!existsSync(host)) continue;
+    let real: string;
+    try {
+      real = realpathSync(host);
+    } catch {
+      continue;
+    }
+    if (real.startsWith("/usr/")) args.push("--symlink", `usr/${real.slice("/usr/".length)}`, host);
+    else args.push("--ro-bind", host, host);
+  }
+  for (const path of ["/etc/ssl", "/etc/ca-certificates", "/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime"]) {
+    if (existsSync(path)) args.push("--ro-bind", path, path);
+  }
+  for (const name of ["passwd", "group", "hosts", "nsswitch.conf"]) args.push("--ro-bind", join(etc, name), `/etc/${name}`);
+  return args;
+}
+
+function mountArgs(mounts: readonly Mount[]): string[] {
+  const args: string[] = [];
+  for (const m of mounts) {
+    if (!m.host.startsWith("/") || !m.target.startsWith("/")) throw new AegisError("EXECUTOR_REFUSED", `mount paths must be absolute: ${m.host} → ${m.target}`);
+    args.push(m.mode === "rw" ? "--bind" : "--ro-bind", m.host, m.target);
+  }
+  return args;
+}
+
+export interface BubblewrapOptions {
+  /** The bwrap binary; default /usr/bin/bwrap (or found in the usual places). */
+  readonly bwrap?: string;
+  /** Node binary for the egress bridge; default this process's. */
+  readonly node?: string;
+}
+
+export class BubblewrapBackend implements SandboxBackend {
+  readonly name = "bubblewrap" as const;
+  readonly #bwrap: string | undefined;
+  readonly #node: string;
+  #cgroups: CgroupSupport | undefined;
+  #filter: Buffer | undefined;
+
+  constructor(options: BubblewrapOptions = {}) {
+    this.#bwrap = options.bwrap ?? findProgram("bwrap");
+    this.#node = options.node ?? realpathSync(process.execPath);
+  }
+
+  detect(): Promise<BackendCapabilities> {
+    const notes: string[] = [];
+    const none = { filesystem: false, network: false, seccomp: false, memory: false, pids: false, nonRootUser: false };
+    if (this.#bwrap === undefined) return Promise.resolve({ available: false, notes: ["bubblewrap is not installed (Debian: apt-get install bubblewrap; ./setup does it)"], enforces: none });
+    const version = spawnSync(this.#bwrap, ["--version"], { encoding: "utf8" }).stdout.trim();
+    const probe = spawnSync(this.#bwrap, [...systemArgs(sandboxEtc()), "--unshare-all", "--die-with-parent", "--cap-drop", "ALL", "--uid", String(SANDBOX_UID), "--gid", String(SANDBOX_UID), "/usr/bin/true"], { encoding: "utf8", timeout: 10_000 });
+    if (probe.status !== 0) {
+      return Promise.resolve({
+        available: false,
+        version,
+        notes: [`bubblewrap cannot create namespaces here: ${probe.stderr.trim() || `exit ${String(probe.status)}`}. Unprivileged user namespaces may be disabled (sysctl kernel.unprivileged_userns_clone=1, or an AppArmor profile for bwrap on Ubuntu 24.04+).`],
+        enforces: none,
+      });
+    }
+    let seccomp = true;
+    try {
+      hostSeccompArch();
+    } catch (err) {
+      seccomp = false;
+      notes.push(errorMessage(err));
+    }
+    const cg = this.#cgroupSupport();
+    if (cg.mode === "none" && cg.reason !== undefined) notes.push(cg.reason);
+    const isRoot = process.getuid?.() === 0;
+    return Promise.resolve({
+      available: true,
+      version,
+      notes,
+      enforces: { filesystem: true, network: true, seccomp, memory: true, pids: cg.mode !== "none" || !isRoot, nonRootUser: true },
+    });
+  }
+
+  #cgroupSupport(): CgroupSupport {
+    this.#cgroups ??= cgroupSupport();
+    return this.#cgroups;
+  }
+
+  /** The bwrap arguments for a spec (exposed for tests and `--explain`). */
+  bwrapArgs(spec: SandboxSpec): string[] {
+    const args = [
+      ...systemArgs(sandboxEtc()),
+      "--proc",
+      "/proc",
+      "--dev",
+      "/dev",
+      "--tmpfs",
+      "/tmp",
+      "--dir",
+      "/run/aegisclaw",
+      ...mountArgs(spec.mounts),
+    ];
+    let argv = [...spec.argv];
+    if (spec.network.mode === "proxy") {
+      const bridge = bridgeScriptPath();
+      args.push("--bind", spec.network.socket, EGRESS_SOCKET_IN_SANDBOX, "--ro-bind", this.#node, this.#node, "--ro-bind", dirname(bridge), dirname(bridge));
+      argv = [this.#node, bridge, "--socket", EGRESS_SOCKET_IN_SANDBOX, "--port", String(EGRESS_PORT_IN_SANDBOX), "--", ...argv];
+    }
+    // The root itself (and everything not mounted rw) is read-only; /tmp and rw mounts stay writable. After every bind.
+    args.push("--remount-ro", "/");
+    args.push(
+      "--unshare-all",
+      "--hostname",
+      "sandbox",
+      "--die-with-parent",
+      "--new-session",
+      "--cap-drop",
+      "ALL",
+      "--clearenv",
+      "--uid",
+      String(SANDBOX_UID),
+      "--gid",
+      String(SANDBOX_UID),
+      "--chdir",
+      spec.cwd,
+      "--seccomp",
+      "3",
+    );
+    for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
+    if (!("HOME" in spec.env)) args.push("--setenv", "HOME", "/tmp");
+    if (!("PATH" in spec.env)) args.push("--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin");
+    args.push("--", ...argv);
+    return args;
+  }
+
+  async run(spec: SandboxSpec): Promise<SandboxResult> {
+    const bwrap = this.#bwrap;
+    if (bwrap === undefined) throw new AegisError("EXECUTOR_REFUSED", "bubblewrap is not installed (Debian: apt-get install bubblewrap; ./setup installs it). Nothing ran.");
+    if (spec.argv.length === 0) throw new AegisError("EXECUTOR_REFUSED", "nothing to run: argv is empty");
+    const filter = (this.#filter ??= buildSeccompFilter());
+    const cg = this.#cgroupSupport();
+    const isRoot = process.getuid?.() === 0;
+    if (spec.limits.pids !== undefined && cg.mode === "none" && isRoot) {
+      throw new AegisError("EXECUTOR_REFUSED", `A process limit was asked for, but as root it needs a control group and ${cg.reason ?? "none is available"}. The kernel does not apply RLIMIT_NPROC to root. Nothing ran.`);
+    }
+    const memoryBytes = spec.limits.memoryMb === undefined ? undefined : spec.limits.memoryMb * 1024 * 1024;
+    const group = createRunCgroup(`aegisclaw-${randomUUID()}`, { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(spec.limits.pids !== undefined ? { pids: spec.limits.pids } : {}) }, cg);
+    try {
+      // Resource limits that hold per process whatever the cgroup situation; AS and NPROC only where no cgroup does the job.
+      const prlimit = ["/usr/bin/prlimit", "--core=0"];
+      if (spec.limits.cpuSeconds !== undefined) prlimit.push(`--cpu=${String(spec.limits.cpuSeconds)}`);
+      if (spec.limits.fileSizeMb !== undefined) prlimit.push(`--fsize=${String(spec.limits.fileSizeMb * 1024 * 1024)}`);
+      if (group === undefined) {
+        if (memoryBytes !== undefined) prlimit.push(`--as=${String(memoryBytes)}`);
+        if (spec.limits.pids !== undefined) prlimit.push(`--nproc=${String(spec.limits.pids)}`);
+      }
+      // The first process joins the run's cgroup before it starts bwrap, so nothing the run forks escapes the limits.
+      const join = group === undefined ? [] : ["/bin/sh", "-c", 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"', "sh", ...group.procsFiles, "--"];
+      const argv = [...join, ...prlimit, "--", bwrap, ...this.bwrapArgs(spec)];
+      const result = await runProcess(argv, spec, filter);
+      const events = group?.events();
+      const violations = [...result.violations];
+      if (events?.oomKilled) violations.push({ kind: "memory", message: `stopped: the memory limit of ${String(spec.limits.memoryMb)} MiB was exceeded` });
+      if (events?.pidsLimitHit) violations.push({ kind: "pids", message: `the process limit of ${String(spec.limits.pids)} was reached; further forks were refused` });
+      if (result.exitCode === 125 && group !== undefined && result.stderr.length === 0) throw new AegisError("EXECUTOR_REFUSED", "could not place the sandbox in its control group; nothing ran");
+      return { ...result, violations, backend: "bubblewrap" };
+    } finally {
+      group?.destroy();
+    }
+  }
+}
+
+interface RawResult {
+  exitCode: number;
+  signal: NodeJS.Signals | null;
+  stdout: Buffer;
+  stderr: Buffer;
+  droppedBytes: { stdout: number; stderr: number };
+  durationMs: number;
+  violations: Violation[];
+}
+
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25, SIGSYS: 31 };
+
+/** Spawns `argv` in its own process group with the seccomp program on fd 3; bounded output; killed at the deadline. */
+function runProcess(argv: readonly string[], spec: SandboxSpec, filter: Buffer): Promise<RawResult> {
+  return new Promise((resolve, reject) => {
+    const started = performance.now();
+    const [file, ...rest] = argv;
+    if (file === undefined) {
+      reject(new Error("empty argv"));
+      return;
+    }
+    const child = spawn(file, rest, {
+      env: { PATH: "/usr/bin:/bin" },
+      stdio: [spec.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe", "pipe"],
+      detached: true,
+    });
+    const violations: Violation[] = [];
+    const kept = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
+    const size = { stdout: 0, stderr: 0 };
+    const dropped = { stdout: 0, stderr: 0 };
+    const limit = spec.limits.outputBytes;
+    const collect = (stream: "stdout" | "stderr") => (b: Buffer): void => {
+      const room = Math.max(0, limit - size[stream]);
+      const keep = b.subarray(0, room);
+      if (keep.length > 0) {
+        kept[stream].push(keep);
+        spec.onOutput?.(stream, keep);
+      }
+      size[stream] += keep.length;
+      dropped[stream] += b.length - keep.length;
+    };
+    child.stdout?.on("data", collect("stdout"));
+    child.stderr?.on("data", collect("stderr"));
+    const seccompFd = child.stdio[3] as (NodeJS.WritableStream & NodeJS.EventEmitter) | null;
+    // If bwrap exits before reading the whole program, the pipe breaks; its exit status says why, so the pipe error is not news.
+    seccompFd?.on("error", () => undefined);
+    seccompFd?.end(filter);
+    if (spec.stdin !== undefined) child.stdin?.end(spec.stdin);
+    const killTree = (): void => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    };
+    const timer = setTimeout(() => {
+      violations.push({ kind: "timeout", message: `stopped after the time limit of ${String(Math.round(spec.limits.timeoutMs / 100) / 10)} s` });
+      killTree();
+    }, spec.limits.timeoutMs);
+    const onAbort = (): void => {
+      violations.push({ kind: "signal", message: "stopped: the action was cancelled" });
+      killTree();
+    };
+    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(new AegisError("EXECUTOR_REFUSED", `cannot start the sandbox: ${err.message}`, { cause: err }));
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      spec.signal?.removeEventListener("abort", onAbort);
+      if (dropped.stdout + dropped.stderr > 0) violations.push({ kind: "output-truncated", message: `output beyond ${String(limit)} bytes per stream was dropped (${String(dropped.stdout)} bytes of stdout, ${String(dropped.stderr)} of stderr)` });
+      resolve({
+        exitCode: code ?? 128 + (signal === null ? 0 : (SIGNAL_NUMBERS[signal] ?? 0)),
+        signal,
+        stdout: Buffer.concat(kept.stdout),
+        stderr: Buffer.concat(kept.stderr),
+        droppedBytes: dropped,
+        durationMs: performance.now() - started,
+        violations,
+      });
+    });
+  });
+}
