@@ -22,6 +22,7 @@ import { defineTool } from "../src/envelope/tool.ts";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { KnownSecretRedactor, OutputRedactor } from "../src/guard/redact.ts";
 import { BubblewrapBackend } from "../src/sandbox/bubblewrap.ts";
+import { egressBench } from "./egress.ts";
 import { ALL_DETECTORS } from "../src/guard/detectors/index.ts";
 import { decryptSopsFile, encryptSopsFile } from "../src/secrets/sops/index.ts";
 import { ALNUM, Rng, mixedText } from "../test/guard/detectors/corpus.ts";
@@ -361,6 +362,7 @@ async function sandboxBench(dir: string): Promise<void> {
 const dir = mkdtempSync(join(tmpdir(), "aegisclaw-bench-"));
 try {
   await sandboxBench(dir);
+  rows.push(...(await egressBench()));
   policyBench();
   redactionBench();
   await sopsBench();
