@@ -5,6 +5,8 @@ import type { Command } from "commander";
 import { findPermissionProblems } from "../config/profile.ts";
 import { profilePaths } from "../config/paths.ts";
 import { EXIT } from "../errors.ts";
+import { cgroupSupport } from "../sandbox/cgroup.ts";
+import { DENIED_SYSCALLS, hostSeccompArch } from "../sandbox/seccomp.ts";
 import type { Cli } from "./program.ts";
 import { printJson, println, style, table } from "./output.ts";
 
@@ -68,6 +70,30 @@ export function runChecks(home: string): Check[] {
 
   const seccomp = readTrim("/proc/self/status")?.split("\n").find((l) => l.startsWith("Seccomp:"));
   checks.push({ name: "seccomp", ok: seccomp !== undefined, required: true, detail: seccomp ?? "kernel reports no seccomp support", fix: seccomp ? undefined : "use a kernel built with CONFIG_SECCOMP_FILTER" });
+
+  let filterArch: string | undefined;
+  try {
+    filterArch = hostSeccompArch();
+  } catch {
+    filterArch = undefined;
+  }
+  checks.push({
+    name: "sandbox syscall filter",
+    ok: filterArch !== undefined,
+    required: true,
+    detail: filterArch !== undefined ? `generated for ${filterArch}: ${String(DENIED_SYSCALLS.length)} system calls refused (ptrace, io_uring, bpf, user namespaces, mount, …)` : `no filter for ${process.arch}`,
+    fix: filterArch !== undefined ? undefined : "run AegisClaw on x86_64 or aarch64",
+  });
+
+  const cg = cgroupSupport();
+  const isRoot = process.getuid?.() === 0;
+  checks.push({
+    name: "sandbox memory/process limits",
+    ok: cg.mode !== "none" || !isRoot,
+    required: false,
+    detail: cg.mode !== "none" ? `control groups (${cg.mode}): exact memory and process limits per run` : `resource limits per process (RLIMIT_AS, RLIMIT_NPROC): ${cg.reason ?? ""}`,
+    fix: cg.mode !== "none" || !isRoot ? undefined : "as root without usable cgroups, runs that ask for a process limit are refused; mount the cgroup memory and pids controllers",
+  });
 
   const age = probe("age", ["--version"]);
   checks.push({ name: "age", ok: age.ok, required: false, detail: age.ok ? `age ${age.out}` : age.out, fix: age.ok ? undefined : `${APT} age   (for interoperable encrypted secrets)` });

@@ -97,7 +97,7 @@ class Tier {
     this.q = m >= 8 ? 8 : 4;
     this.step = m - this.q + 1;
     const entries = members.length * this.step;
-    const tableBits = Math.max(12, Math.min(23, Math.ceil(Math.log2(Math.max(1, entries) * 32))));
+    const tableBits = Math.max(12, Math.min(21, Math.ceil(Math.log2(Math.max(1, entries) * 32))));
     this.shift = 32 - tableBits;
     this.bits = new Uint32Array((1 << tableBits) >>> 5);
     for (const id of members) {
