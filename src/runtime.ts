@@ -60,7 +60,7 @@ function profileExecutor(profile: Profile, audit: AuditLog, options: RuntimeOpti
   if (options.unsafeHost === true) return new LocalExecutor({ ...base, unsafeHost: true });
   return new SandboxExecutor({
     ...base,
-    backend: sandboxBackend(options.backend ?? profile.config.sandbox.backend),
+    backend: sandboxBackend(options.backend ?? profile.config.sandbox.backend, { image: profile.config.sandbox.image, dockerRuntime: profile.config.sandbox.docker_runtime }),
     onEgress: (e) =>
       audit.append({ kind: "egress", actor: "sandbox", action: "net.connect", resource: `${e.host}:${String(e.port)}`, decision: e.allowed ? "allow" : "deny", detail: { id: e.action, skill: e.skill ?? null, reason: e.reason ?? null } }),
   });

@@ -20,6 +20,12 @@ export const ConfigSchema = z
       .object({
         required: z.boolean().default(true).describe("refuse to run process tools without a sandbox"),
         backend: z.enum(["auto", "bubblewrap", "gvisor", "docker"]).default("auto"),
+        image: z
+          .string()
+          .regex(/^[^\s@]+@sha256:[0-9a-f]{64}$/, "pin the image by digest: name@sha256:<64 hex digits> (a tag can be moved to point at another image)")
+          .optional()
+          .describe("the Docker image tools run in, pinned by digest (docker backend only)"),
+        docker_runtime: z.enum(["runc", "runsc"]).optional().describe("runsc runs Docker containers under gVisor"),
       })
       .strict()
       .default({ required: true, backend: "auto" }),

@@ -12,12 +12,12 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { AegisError, errorMessage } from "../errors.ts";
 import type { BackendCapabilities, Mount, SandboxBackend, SandboxResult, SandboxSpec, Violation } from "./backend.ts";
-import { cgroupSupport, createRunCgroup, type CgroupSupport } from "./cgroup.ts";
+import { RUN_PREFIX, cgroupSupport, createRunCgroup, type CgroupSupport } from "./cgroup.ts";
 import { bridgeScriptPath } from "./egress/index.ts";
 import { buildSeccompFilter, hostSeccompArch } from "./seccomp.ts";
 
@@ -29,6 +29,9 @@ export const EGRESS_SOCKET_IN_SANDBOX = "/run/aegisclaw/egress.sock";
 export const EGRESS_PORT_IN_SANDBOX = 3128;
 
 const SEARCH_PATH = ["/usr/bin", "/bin", "/usr/local/bin"];
+/** The file descriptors bwrap reads its seccomp program and its arguments from. */
+const SECCOMP_FD = 3;
+const ARGS_FD = 4;
 
 function findProgram(name: string): string | undefined {
   for (const dir of SEARCH_PATH) {
@@ -47,8 +50,13 @@ function sandboxEtc(): string {
     hosts: "127.0.0.1 localhost\n::1 localhost\n",
     "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
   };
+  // Readable by whoever the sandbox's user maps to, whatever this process's umask (the CLI runs with 077).
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text, { mode: 0o644 });
+  chmodSync(dir, 0o755);
+  for (const [name, text] of Object.entries(files)) {
+    writeFileSync(join(dir, name), text, { mode: 0o644 });
+    chmodSync(join(dir, name), 0o644);
+  }
   return dir;
 }
 
@@ -139,8 +147,14 @@ export class BubblewrapBackend implements SandboxBackend {
     return this.#cgroups;
   }
 
-  /** The bwrap arguments for a spec (exposed for tests and `--explain`). */
+  /** The bwrap arguments for a spec (exposed for tests and `--explain`): options, then `--` and the command. */
   bwrapArgs(spec: SandboxSpec): string[] {
+    const { options, command } = this.#bwrapParts(spec);
+    return [...options, "--", ...command];
+  }
+
+  /** bwrap's options (read from a pipe, so the environment never shows in the process list) and the command line. */
+  #bwrapParts(spec: SandboxSpec): { options: string[]; command: string[] } {
     const args = [
       ...systemArgs(sandboxEtc()),
       "--proc",
@@ -177,13 +191,12 @@ export class BubblewrapBackend implements SandboxBackend {
       "--chdir",
       spec.cwd,
       "--seccomp",
-      "3",
+      String(SECCOMP_FD),
     );
     for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
     if (!("HOME" in spec.env)) args.push("--setenv", "HOME", "/tmp");
     if (!("PATH" in spec.env)) args.push("--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin");
-    args.push("--", ...argv);
-    return args;
+    return { options: args, command: argv };
   }
 
   async run(spec: SandboxSpec): Promise<SandboxResult> {
@@ -197,7 +210,7 @@ export class BubblewrapBackend implements SandboxBackend {
       throw new AegisError("EXECUTOR_REFUSED", `A process limit was asked for, but as root it needs a control group and ${cg.reason ?? "none is available"}. The kernel does not apply RLIMIT_NPROC to root. Nothing ran.`);
     }
     const memoryBytes = spec.limits.memoryMb === undefined ? undefined : spec.limits.memoryMb * 1024 * 1024;
-    const group = createRunCgroup(`aegisclaw-${randomUUID()}`, { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(spec.limits.pids !== undefined ? { pids: spec.limits.pids } : {}) }, cg);
+    const group = createRunCgroup(`${RUN_PREFIX}${randomUUID()}`, { ...(memoryBytes !== undefined ? { memoryBytes } : {}), ...(spec.limits.pids !== undefined ? { pids: spec.limits.pids } : {}) }, cg);
     try {
       // Resource limits that hold per process whatever the cgroup situation; AS and NPROC only where no cgroup does the job.
       const prlimit = ["/usr/bin/prlimit", "--core=0"];
@@ -209,8 +222,11 @@ export class BubblewrapBackend implements SandboxBackend {
       }
       // The first process joins the run's cgroup before it starts bwrap, so nothing the run forks escapes the limits.
       const join = group === undefined ? [] : ["/bin/sh", "-c", 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"', "sh", ...group.procsFiles, "--"];
-      const argv = [...join, ...prlimit, "--", bwrap, ...this.bwrapArgs(spec)];
-      const result = await runProcess(argv, spec, filter);
+      // Every bwrap argument — the environment with its secrets above all — goes through fd 4, never the command
+      // line, which any user on the host can read in the process list.
+      const { options, command } = this.#bwrapParts(spec);
+      const argv = [...join, ...prlimit, "--", bwrap, "--args", String(ARGS_FD), "--", ...command];
+      const result = await runProcess(argv, spec, filter, Buffer.from(`${options.join("\0")}\0`));
       const events = group?.events();
       const violations = [...result.violations];
       if (events?.oomKilled) violations.push({ kind: "memory", message: `stopped: the memory limit of ${String(spec.limits.memoryMb)} MiB was exceeded` });
@@ -235,8 +251,8 @@ interface RawResult {
 
 const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25, SIGSYS: 31 };
 
-/** Spawns `argv` in its own process group with the seccomp program on fd 3; bounded output; killed at the deadline. */
-function runProcess(argv: readonly string[], spec: SandboxSpec, filter: Buffer): Promise<RawResult> {
+/** Spawns `argv` in its own process group with the seccomp program on fd 3 and bwrap's arguments on fd 4; bounded output; killed at the deadline. */
+function runProcess(argv: readonly string[], spec: SandboxSpec, filter: Buffer, bwrapArgs: Buffer): Promise<RawResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
     const [file, ...rest] = argv;
@@ -246,7 +262,7 @@ function runProcess(argv: readonly string[], spec: SandboxSpec, filter: Buffer):
     }
     const child = spawn(file, rest, {
       env: { PATH: "/usr/bin:/bin" },
-      stdio: [spec.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe", "pipe"],
+      stdio: [spec.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe", "pipe", "pipe"],
       detached: true,
     });
     const violations: Violation[] = [];
@@ -266,10 +282,12 @@ function runProcess(argv: readonly string[], spec: SandboxSpec, filter: Buffer):
     };
     child.stdout?.on("data", collect("stdout"));
     child.stderr?.on("data", collect("stderr"));
-    const seccompFd = child.stdio[3] as (NodeJS.WritableStream & NodeJS.EventEmitter) | null;
-    // If bwrap exits before reading the whole program, the pipe breaks; its exit status says why, so the pipe error is not news.
-    seccompFd?.on("error", () => undefined);
-    seccompFd?.end(filter);
+    // If bwrap exits before reading a whole pipe, the pipe breaks; its exit status says why, so the pipe error is not news.
+    for (const [fd, bytes] of [[SECCOMP_FD, filter], [ARGS_FD, bwrapArgs]] as const) {
+      const pipe = child.stdio[fd] as (NodeJS.WritableStream & NodeJS.EventEmitter) | null;
+      pipe?.on("error", () => undefined);
+      pipe?.end(bytes);
+    }
     if (spec.stdin !== undefined) child.stdin?.end(spec.stdin);
     const killTree = (): void => {
       try {

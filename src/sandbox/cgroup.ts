@@ -113,10 +113,42 @@ function oomKilledV1(dir: string): boolean {
   return Number(read(join(dir, "memory.failcnt")).trim() || "0") > 0;
 }
 
+/**
+ * Removes run cgroups left empty by a process that died before it could
+ * (a crash, SIGKILL). Only empty ones: a group with processes belongs to a
+ * run still going, perhaps in another AegisClaw process. Once per process.
+ */
+let swept = false;
+function sweepStale(parents: readonly string[]): void {
+  if (swept) return;
+  swept = true;
+  for (const parent of parents) {
+    let entries: string[];
+    try {
+      entries = readdirSync(parent).filter((e) => e.startsWith(RUN_PREFIX));
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      const dir = join(parent, entry);
+      if (read(join(dir, "cgroup.procs")).trim() !== "") continue;
+      try {
+        rmdirSync(dir);
+      } catch {
+        // Still referenced by a dying process; the next sweep gets it.
+      }
+    }
+  }
+}
+
+/** Names of run cgroups start with this (see createRunCgroup's callers). */
+export const RUN_PREFIX = "aegisclaw-";
+
 /** A fresh cgroup for one run, limits written; undefined when cgroups cannot be used (see cgroupSupport). */
 export function createRunCgroup(name: string, limits: CgroupLimits, support: CgroupSupport = cgroupSupport()): RunCgroup | undefined {
   if (support.mode === "none") return undefined;
   const own = ownCgroups();
+  sweepStale(support.mode === "v2" ? [join(ROOT, own.get("") ?? "/")] : [join(ROOT, "memory", own.get("memory") ?? "/"), join(ROOT, "pids", own.get("pids") ?? "/")]);
   if (support.mode === "v2") {
     const dir = join(ROOT, own.get("") ?? "/", name);
     mkdirSync(dir);

@@ -66,7 +66,10 @@ export class SandboxExecutor implements Executor {
   /** Refuses, with the backend's own explanation, when it cannot run here. Checked once. */
   #ready(): Promise<void> {
     this.#checked ??= this.#o.backend.detect().then((caps) => {
-      if (!caps.available) throw new AegisError("EXECUTOR_REFUSED", `The ${this.#o.backend.name} sandbox cannot run here: ${caps.notes.join("; ")}. Nothing ran.`);
+      if (!caps.available) {
+        const why = caps.notes.map((n) => n.replace(/\s*Nothing ran\.?\s*$/, "").replace(/\.$/, "")).join("; ");
+        throw new AegisError("EXECUTOR_REFUSED", `The ${this.#o.backend.name} sandbox cannot run here: ${why}. Nothing ran.`);
+      }
     });
     return this.#checked;
   }

@@ -281,6 +281,16 @@ describe("sandbox escape attempts (bubblewrap)", { skip }, () => {
       assert.doesNotMatch(b.out, new RegExp(secret));
     });
 
+    test("38b. secrets given to a run are not in the host's process list (bwrap reads its arguments from a pipe)", async () => {
+      const secret = `tok-${randomBytes(12).toString("hex")}`;
+      const running = backend.run(spec(["/bin/sh", "-c", "sleep 1"], { env: { PATH: "/usr/bin:/bin", API_TOKEN: secret } }));
+      await new Promise((res) => setTimeout(res, 300));
+      const listing = spawnSync("ps", ["-eww", "-o", "args"], { encoding: "utf8" }).stdout;
+      await running;
+      assert.ok(listing.includes("bwrap"), "the sandbox was running while the list was taken");
+      assert.doesNotMatch(listing, new RegExp(secret));
+    });
+
     test("39. the environment is exactly what was given (cleared)", async () => {
       const r = await sh("env | sort", { env: { PATH: "/usr/bin:/bin", ONLY_THIS: "1" } });
       const names = r.out.trim().split("\n").map((l) => l.split("=")[0]).filter((n) => n !== "PWD" && n !== "SHLVL" && n !== "_");

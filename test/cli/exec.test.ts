@@ -1,0 +1,113 @@
+/**
+ * `aegisclaw exec` as a user runs it: the real CLI (umask 077, a real
+ * profile), the real sandbox backends, the real egress proxy, the audit log.
+ * Network traffic stays on this machine: the only host the proxy is asked
+ * for is refused before any lookup.
+ */
+import assert from "node:assert/strict";
+import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { describe, test, type TestContext } from "node:test";
+import { BubblewrapBackend } from "../../src/sandbox/bubblewrap.ts";
+import { GVisorBackend } from "../../src/sandbox/gvisor.ts";
+import { runCli } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/tmp.ts";
+
+const bwrap = await new BubblewrapBackend().detect();
+const gvisor = await new GVisorBackend().detect();
+
+async function profile(t: TestContext): Promise<{ home: string; workspace: string }> {
+  const dir = tempDir(t);
+  const home = join(dir, "profile");
+  const workspace = join(dir, "workspace");
+  const r = await runCli(["init", "--home", home, "--workspace", workspace]);
+  assert.equal(r.code, 0, r.stderr);
+  mkdirSync(workspace, { recursive: true, mode: 0o700 });
+  writeFileSync(join(workspace, "notes.txt"), "dentist tuesday\n");
+  return { home, workspace };
+}
+
+describe("aegisclaw exec", { skip: bwrap.available ? false : `bubblewrap cannot run here: ${bwrap.notes.join("; ")}` }, () => {
+  test("runs a command in the workspace, streams apart, exit status the command's", async (t) => {
+    const { home } = await profile(t);
+    const ok = await runCli(["--home", home, "exec", "--", "cat", "notes.txt"]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout, "dentist tuesday\n");
+    const seven = await runCli(["--home", home, "exec", "--", "sh", "-c", "echo out; echo err >&2; exit 7"]);
+    assert.equal(seven.code, 7);
+    assert.equal(seven.stdout, "out\n");
+    assert.match(seven.stderr, /^err$/m);
+  });
+
+  test("--json prints exit code, both streams, violations, backend and duration", async (t) => {
+    const { home } = await profile(t);
+    const r = await runCli(["--home", home, "exec", "--json", "--timeout", "1", "--", "sh", "-c", "echo hi; sleep 5"]);
+    const out = JSON.parse(r.stdout) as { exitCode: number; stdout: string; stderr: string; violations: { kind: string }[]; backend: string; durationMs: number; decision: string };
+    assert.equal(out.backend, "bubblewrap");
+    assert.equal(out.stdout, "hi\n");
+    assert.equal(out.decision, "allow");
+    assert.ok(out.violations.some((v) => v.kind === "timeout"), JSON.stringify(out));
+    assert.notEqual(out.exitCode, 0);
+    assert.equal(r.code, out.exitCode);
+    assert.ok(out.durationMs >= 900 && out.durationMs < 4000, String(out.durationMs));
+  });
+
+  test("attack: mounting ~/.ssh is denied by policy before anything runs (exit 126, the rule named)", async (t) => {
+    const { home } = await profile(t);
+    const r = await runCli(["--home", home, "exec", "--mount", join(homedir(), ".ssh"), "--", "ls", join(homedir(), ".ssh")]);
+    assert.equal(r.code, 126);
+    assert.match(r.stderr, /not run/);
+    assert.match(r.stderr, /credentials-never/);
+    assert.equal(r.stdout, "");
+  });
+
+  test("attack: without a mount the host's files are simply not there", async (t) => {
+    const { home } = await profile(t);
+    const r = await runCli(["--home", home, "exec", "--", "sh", "-c", `cat /etc/shadow ${home}/config.yaml 2>&1; ls /root 2>&1; true`]);
+    assert.equal(r.code, 0);
+    assert.doesNotMatch(r.stdout, /root:|workspace:/);
+    assert.match(r.stdout, /No such file/);
+  });
+
+  test("attack: an unlisted host gets the egress proxy's 403, and the refusal is in the audit log", async (t) => {
+    const { home } = await profile(t);
+    const r = await runCli(["--home", home, "exec", "--allow-net", "api.github.com", "--", "curl", "-sS", "-m", "5", "http://evil.example/x"]);
+    assert.match(r.stdout, /evil\.example is not in this skill's allowlist/);
+    assert.match(r.stderr, /egress proxy refused evil\.example:80/);
+    const logs = await runCli(["--home", home, "logs", "--json"]);
+    const egress = logs.stdout.split("\n").filter((l) => l.includes('"kind":"egress"'));
+    assert.equal(egress.length, 1, logs.stdout);
+    assert.match(egress[0] ?? "", /"decision":"deny"/);
+    assert.match(egress[0] ?? "", /evil\.example:80/);
+  });
+
+  test("a policy that asks, with no terminal to ask on, means no", async (t) => {
+    const { home } = await profile(t);
+    // Another actor would be asked; the owner is not — so make policy ask for the owner too.
+    writeFileSync(join(home, "policy.yaml"), `version: 1\nrules:\n  - id: ask-all\n    match: { scope: "shell.exec" }\n    decision: ask\n    reason: every command is asked about\n  - id: cwd\n    match: { scope: "files.read" }\n    decision: allow\n    reason: the workspace\n`, { mode: 0o600 });
+    const r = await runCli(["--home", home, "exec", "--", "true"]);
+    assert.equal(r.code, 126);
+    assert.match(r.stderr, /not run/);
+  });
+
+  test("usage errors: a bad backend or timeout exits 2", async (t) => {
+    const { home } = await profile(t);
+    assert.equal((await runCli(["--home", home, "exec", "--backend", "lxc", "--", "true"])).code, 2);
+    assert.equal((await runCli(["--home", home, "exec", "--timeout", "0", "--", "true"])).code, 2);
+  });
+
+  test("the gVisor backend runs the same command, with the sandbox's own /etc", { skip: gvisor.available ? false : `gVisor cannot run here: ${gvisor.notes.join("; ")}` }, async (t) => {
+    const { home, workspace } = await profile(t);
+    // As root, gVisor's Sentry runs as nobody (the stronger mode): mounted files must be readable by nobody. A user's
+    // own files under rootless gVisor need no such change.
+    if (process.getuid?.() === 0) {
+      chmodSync(workspace, 0o755);
+      chmodSync(join(workspace, "notes.txt"), 0o644);
+    }
+    const r = await runCli(["--home", home, "exec", "--backend", "gvisor", "--", "sh", "-c", "cat notes.txt; cat /etc/passwd"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /dentist tuesday/);
+    assert.match(r.stdout, /^sandbox:x:1000:/m);
+  });
+});
