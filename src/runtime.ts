@@ -19,6 +19,7 @@ import { LocalExecutor } from "./envelope/local-executor.ts";
 import { NoApprover, NoSecretBroker, type Approver, type Executor, type SecretBroker } from "./envelope/stages.ts";
 import { BUILTIN_TOOLS } from "./tools/index.ts";
 import { SandboxExecutor } from "./sandbox/executor.ts";
+import { loadSkillCatalog } from "./skills/index.ts";
 import { sandboxBackend, type SandboxBackendChoice } from "./sandbox/index.ts";
 import { createLogger, type LogDestination, type LogLevel, type Logger } from "./telemetry/logger.ts";
 
@@ -29,7 +30,7 @@ export interface RuntimeOptions {
   /** Run process tools on the host without a sandbox (recorded in the audit log). */
   readonly unsafeHost?: boolean;
   readonly actor?: string;
-  /** Which secrets each skill declares (the skill catalog); without it no skill is known and no secret is issued. */
+  /** Which secrets each skill declares; default the profile's skill catalog (workspace, .agents, managed skills). */
   readonly skills?: SkillSecretDeclarations;
   /** Asked when the profile's age identity is passphrase-protected. */
   readonly passphrase?: PassphraseSource;
@@ -66,8 +67,6 @@ function profileExecutor(profile: Profile, audit: AuditLog, options: RuntimeOpti
   });
 }
 
-const NO_SKILLS: SkillSecretDeclarations = { declaredSecrets: () => undefined };
-
 /**
  * The broker over the profile's secret store, or none when the profile has no
  * store yet. A store that exists but cannot be opened (wrong identity,
@@ -82,7 +81,7 @@ async function profileBroker(profile: Profile, policy: Policy, options: RuntimeO
       open: async () => SecretStore.open(paths, (await loadProfileIdentities(paths, { passphrase: options.passphrase })).identities),
     },
     grants: policy,
-    declarations: options.skills ?? NO_SKILLS,
+    declarations: options.skills ?? loadSkillCatalog({ workspace: profile.workspace, profileHome: profile.paths.home }),
   });
 }
 

@@ -7,6 +7,7 @@ import { reportError } from "./output.ts";
 import { registerAudit } from "./audit.ts";
 import { registerDoctor } from "./doctor.ts";
 import { registerExec } from "./exec.ts";
+import { registerSkills } from "./skills.ts";
 import { registerInit } from "./init.ts";
 import { registerPolicy } from "./policy.ts";
 import { registerQuickstart } from "./quickstart.ts";
@@ -64,6 +65,7 @@ Start here: aegisclaw quickstart`,
   registerAudit(program, cli);
   registerSecrets(program, cli);
   registerExec(program, cli);
+  registerSkills(program, cli);
 
   try {
     await program.parseAsync([...argv]);

@@ -57,6 +57,9 @@ function isAlnum(c: number): boolean {
 const ALNUM = new Uint8Array(65536);
 for (let c = 0; c < 128; c += 1) ALNUM[c] = isAlnum(c) ? 1 : 0;
 
+// Any character above U+00FF (control characters are fine: they are below).
+const BEYOND_LATIN1 = /[^\u0000-\u00ff]/u; // eslint-disable-line no-control-regex
+
 function alnumOnly(text: string): string {
   let out = "";
   for (let i = 0; i < text.length; i += 1) if (isAlnum(text.charCodeAt(i))) out += text[i] ?? "";
@@ -164,13 +167,12 @@ export class MultiPatternMatcher {
 
   /** Reports every occurrence of every pattern, overlapping ones included, each once, in no particular order. */
   scan(text: string, onMatch: MatchCallback): void {
-    if (this.#exact.length > 0) {
-      const view = latin1Of(text);
-      for (const t of this.#exact) this.#scanExact(t, view, text, onMatch);
-    }
+    if (this.#exact.length === 0 && this.#skeleton.length === 0) return;
+    const view = latin1Of(text);
+    for (const t of this.#exact) this.#scanExact(t, view, text, onMatch);
     if (this.#skeleton.length > 0) {
-      const { view, positions } = skeletonOf(text);
-      for (const t of this.#skeleton) this.#scanSkeleton(t, view, positions, text, onMatch);
+      const skeleton = skeletonOf(text, scratch.latin1);
+      for (const t of this.#skeleton) this.#scanSkeleton(t, skeleton, text, onMatch);
     }
   }
 
@@ -190,9 +192,10 @@ export class MultiPatternMatcher {
     }
   }
 
-  /** Windows over the text's letters and digits; `positions[k]` is where the k-th of them is in the text. */
-  #scanSkeleton(t: Tier, view: DataView, positions: Int32Array, text: string, onMatch: MatchCallback): void {
+  /** Windows over the text's letters and digits. */
+  #scanSkeleton(t: Tier, skeleton: Skeleton, text: string, onMatch: MatchCallback): void {
     const { q, step } = t;
+    const view = skeleton.view;
     const last = view.byteLength - q;
     for (let w = 0; w <= last; w += step) {
       const candidates = t.candidates(view, w);
@@ -201,7 +204,7 @@ export class MultiPatternMatcher {
         const id = candidates[k] ?? 0;
         const first = w - (candidates[k + 1] ?? 0);
         if (first < 0) continue;
-        const at = positions[first] ?? 0;
+        const at = positionOf(text, skeleton, first);
         const stop = skeletonMatchEnd(text, this.#keys[id] ?? "", at, this.#patterns[id]?.foldHex === true);
         if (stop > 0) onMatch(at, stop, id);
       }
@@ -210,24 +213,56 @@ export class MultiPatternMatcher {
 }
 
 /**
- * The text's ASCII letters and digits, as bytes, and where each is in the
- * text. Written without a branch per character: every character is stored
- * at the next free slot, which only a letter or digit advances.
+ * The text's ASCII letters and digits, as bytes, and where every 64th of them
+ * is in the text (`checkpoints`): storing the position of every one would
+ * write four bytes per character, more than the scan itself costs; a hit
+ * finds its exact position from the nearest checkpoint (`positionOf`).
+ * Written without a branch per character: every character is stored at the
+ * next free slot, which only a letter or digit advances.
  */
-function skeletonOf(text: string): { view: DataView; positions: Int32Array } {
+interface Skeleton {
+  readonly view: DataView;
+  readonly checkpoints: Int32Array;
+}
+
+const CHECKPOINT_SHIFT = 6;
+
+function skeletonOf(text: string, latin1: Uint8Array): Skeleton {
   const n = text.length;
   scratch.skeleton = grown(scratch.skeleton, n + 1);
-  if (scratch.positions.length < n + 1) scratch.positions = new Int32Array(Math.max(n + 1, scratch.positions.length * 2));
+  const need = (n >> CHECKPOINT_SHIFT) + 2;
+  if (scratch.checkpoints.length < need) scratch.checkpoints = new Int32Array(Math.max(need, scratch.checkpoints.length * 2));
   const bytes = scratch.skeleton;
-  const positions = scratch.positions;
+  const checkpoints = scratch.checkpoints;
+  const mask = (1 << CHECKPOINT_SHIFT) - 1;
   let k = 0;
-  for (let i = 0; i < n; i += 1) {
-    const c = text.charCodeAt(i);
-    bytes[k] = c;
-    positions[k] = i;
-    k += ALNUM[c] ?? 0;
+  // The Latin-1 bytes stand for the text only when no character is above U+00FF (U+0161's low byte is "a").
+  if (!BEYOND_LATIN1.test(text)) {
+    for (let i = 0; i < n; i += 1) {
+      const c = latin1[i] ?? 0;
+      bytes[k] = c;
+      if ((k & mask) === 0) checkpoints[k >> CHECKPOINT_SHIFT] = i;
+      k += ALNUM[c] ?? 0;
+    }
+  } else {
+    for (let i = 0; i < n; i += 1) {
+      const c = text.charCodeAt(i);
+      bytes[k] = c;
+      if ((k & mask) === 0) checkpoints[k >> CHECKPOINT_SHIFT] = i;
+      k += ALNUM[c] ?? 0;
+    }
   }
-  return { view: new DataView(bytes.buffer, bytes.byteOffset, k), positions };
+  return { view: new DataView(bytes.buffer, bytes.byteOffset, k), checkpoints };
+}
+
+/** Where the `index`-th letter/digit of the text is. */
+function positionOf(text: string, skeleton: Skeleton, index: number): number {
+  let at = skeleton.checkpoints[index >> CHECKPOINT_SHIFT] ?? 0;
+  for (let left = index & ((1 << CHECKPOINT_SHIFT) - 1); ; at += 1) {
+    if (!isAlnum(text.charCodeAt(at))) continue;
+    if (left === 0) return at;
+    left -= 1;
+  }
 }
 
 /**
@@ -236,7 +271,7 @@ function skeletonOf(text: string): { view: DataView; positions: Int32Array } {
  * spend more time in the garbage collector than in the scan. Shrunk back
  * when a scan of a large text is followed by small ones.
  */
-const scratch: { latin1: Buffer; skeleton: Buffer; positions: Int32Array } = { latin1: Buffer.alloc(0), skeleton: Buffer.alloc(0), positions: new Int32Array(0) };
+const scratch: { latin1: Buffer; skeleton: Buffer; checkpoints: Int32Array } = { latin1: Buffer.alloc(0), skeleton: Buffer.alloc(0), checkpoints: new Int32Array(0) };
 const SCRATCH_KEEP = 1 << 20;
 
 function grown(buffer: Buffer, size: number): Buffer {

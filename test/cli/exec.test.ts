@@ -5,7 +5,7 @@
  * for is refused before any lookup.
  */
 import assert from "node:assert/strict";
-import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { describe, test, type TestContext } from "node:test";
@@ -89,6 +89,31 @@ describe("aegisclaw exec", { skip: bwrap.available ? false : `bubblewrap cannot 
     const r = await runCli(["--home", home, "exec", "--", "true"]);
     assert.equal(r.code, 126);
     assert.match(r.stderr, /not run/);
+  });
+
+  test("--skill: the skill's declared, granted secret reaches the command, and never its output", async (t) => {
+    const { home, workspace } = await profile(t);
+    const token = "ghp_Zx9Qm2Lr7Tk4Wp8Nc3Vb6Hd1Jf5Ga0SeYu";
+    mkdirSync(join(workspace, "skills", "github"), { recursive: true });
+    writeFileSync(
+      join(workspace, "skills", "github", "SKILL.md"),
+      `---\nname: github\ndescription: Work with GitHub through its API.\nmetadata: { "openclaw": { "requires": { "env": ["GH_TOKEN"] }, "primaryEnv": "GH_TOKEN" } }\n---\nUse the API.\n`,
+    );
+    assert.equal((await runCli(["--home", home, "secrets", "set", "GH_TOKEN"], { stdin: `${token}\n` })).code, 0);
+    const script = 'printf %s "$GH_TOKEN" | wc -c; echo "token=$GH_TOKEN"';
+    // Not granted yet: refused before the command runs, with the line to add.
+    const refused = await runCli(["--home", home, "exec", "--skill", "github", "--", "sh", "-c", script]);
+    assert.equal(refused.code, 125);
+    assert.match(refused.stderr, /GH_TOKEN: \[github\]/);
+    writeFileSync(join(home, "policy.yaml"), `${readFileSync(join(home, "policy.yaml"), "utf8")}\nsecrets:\n  GH_TOKEN: [github]\n`);
+    const r = await runCli(["--home", home, "exec", "--skill", "github", "--", "sh", "-c", script]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^${String(token.length)}$`, "m"), "the command had the secret");
+    assert.match(r.stdout, /^token=\[REDACTED\]$/m, "and could not print it");
+    assert.doesNotMatch(r.stdout + r.stderr, /ghp_Zx9/);
+    const logs = await runCli(["--home", home, "logs", "--json"]);
+    assert.doesNotMatch(logs.stdout, /ghp_Zx9/);
+    assert.match(logs.stdout, /"secrets":\["GH_TOKEN"\]/);
   });
 
   test("usage errors: a bad backend or timeout exits 2", async (t) => {
