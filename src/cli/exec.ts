@@ -6,6 +6,7 @@
  * policy runs it without a prompt; what it may see and reach is exactly what
  * the flags ask for.
  */
+import { resolve } from "node:path";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import { AegisError, EXIT } from "../errors.ts";
@@ -36,7 +37,8 @@ function parseMount(spec: string): { path: string; rw: boolean } {
   const m = /^(.*):(rw|ro)$/.exec(spec);
   const path = m?.[1] ?? spec;
   if (path === "") throw new AegisError("USAGE", `--mount ${spec}: give a path, optionally followed by :rw`, { exitCode: EXIT.usage });
-  return { path, rw: m?.[2] === "rw" };
+  // A relative path means what it means in the user's shell: relative to where they are, not to the workspace.
+  return { path: resolve(path), rw: m?.[2] === "rw" };
 }
 
 /** Asks on the terminal when policy says ask; without a terminal the answer is no. */
@@ -75,7 +77,7 @@ export function registerExec(program: Command, cli: Cli): void {
     .option("--skill <name>", "run on behalf of this skill: it gets the secrets the skill declares and policy grants it")
     .option("--allow-net <host>", "a host (or host:port) the command may reach through the egress proxy (repeatable); none: no network", collect, [])
     .option("--mount <path[:rw]>", "make a host path visible at the same path, read-only unless :rw (repeatable)", collect, [])
-    .option("--cwd <dir>", "directory to start in (default: the workspace); it is visible read-only")
+    .option("--cwd <dir>", "directory to start in (default: the workspace; relative to where you are); it is visible read-only")
     .option("--write", "make the starting directory writable")
     .option("--backend <name>", "sandbox: bwrap (default) | gvisor | docker")
     .option("--timeout <seconds>", "stop the command after this long (default 120)")
@@ -116,7 +118,7 @@ Examples:
             tool: "shell.exec",
             args: {
               argv: command,
-              ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
+              ...(opts.cwd !== undefined ? { cwd: resolve(opts.cwd) } : {}),
               ...(opts.write === true ? { write: true } : {}),
               ...(opts.mount.length > 0 ? { mounts: opts.mount.map(parseMount) } : {}),
               ...(opts.allowNet.length > 0 ? { allow_net: opts.allowNet } : {}),
