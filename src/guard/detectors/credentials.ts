@@ -13,7 +13,22 @@
  * the code is ours.
  */
 import type { Detector, Finding } from "./detector.ts";
-import { ASSIGN, ASSIGN_OR_SPACE, backOver, backTo, patternDetector, positionsOf, registerTriggers, type PatternMatch, type Span, type TriggeredPattern } from "./pattern.ts";
+import {
+  ASSIGN,
+  ASSIGN_OR_SPACE,
+  backOver,
+  backTo,
+  declareScanNeeds,
+  patternDetector,
+  positionsOf,
+  registerTriggers,
+  type AnchoredPattern,
+  type Anchor,
+  type PatternMatch,
+  type Span,
+  type TriggeredPattern,
+} from "./pattern.ts";
+import { charSet, every, oneOf, some, type AtOffset } from "./prefilter.ts";
 import {
   charClasses,
   bech32Valid,
@@ -23,8 +38,7 @@ import {
   isPlaceholder,
   looksRandom,
   plausibleTokenBody,
-  shannonEntropy,
-  stepRatio,
+  textStats,
 } from "./validators.ts";
 
 /** Not followed by another character of a base64url token. */
@@ -36,7 +50,7 @@ interface TokenSpec {
   readonly id: string;
   readonly description: string;
   readonly replacement: string;
-  readonly patterns: readonly (RegExp | TriggeredPattern)[];
+  readonly patterns: readonly (RegExp | TriggeredPattern | AnchoredPattern)[];
   /** How many leading characters of the match are a fixed prefix, excluded from the randomness check; or a regex removing it. */
   readonly prefix?: number | RegExp;
   /** Extra structural check on the whole match. */
@@ -69,13 +83,21 @@ function triggered(re: RegExp, triggers: readonly string[], back: TriggeredPatte
  * separator.
  */
 export function assignmentKey(text: string, matchStart: number, valueStart: number): string {
-  return /^[A-Za-z0-9_.-]*/.exec(text.slice(identifierStart(text, matchStart), valueStart))?.[0] ?? "";
+  const start = identifierStart(text, matchStart);
+  let end = start;
+  while (end < valueStart && isIdentifierCode(text.charCodeAt(end))) end += 1;
+  return text.slice(start, end);
+}
+
+/** `[A-Za-z0-9_.-]`, by character code (no per-character strings or regex calls: this runs for every candidate key). */
+function isIdentifierCode(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 95 || c === 46 || c === 45;
 }
 
 /** Where the identifier containing `pos` starts (at most 64 characters back). */
 function identifierStart(text: string, pos: number): number {
   let s = pos;
-  while (s > 0 && s > pos - 64 && /[A-Za-z0-9_.-]/.test(text.charAt(s - 1))) s -= 1;
+  while (s > 0 && s > pos - 64 && isIdentifierCode(text.charCodeAt(s - 1))) s -= 1;
   return s;
 }
 
@@ -370,11 +392,37 @@ const slackWebhookUrl = patternDetector({
   accept: (m) => plausibleTokenBody(m.value.slice(m.value.lastIndexOf("/") + 1)),
 });
 
+const TOKEN_CHAR = charSet(/[A-Za-z0-9_-]/, false);
+/** The first dot of a Discord bot token: token characters before it, exactly six between it and the second dot, at least 27 after that. */
+const DISCORD_DOT_ANCHOR: Anchor = {
+  id: "discord-bot-token",
+  at: [
+    [0, oneOf(".")],
+    [7, oneOf(".")],
+    ...[1, 2, 3, 4, 5, 6, -1, 8, 20, 34].map((o): AtOffset => [o, TOKEN_CHAR]),
+  ],
+};
+/** The token's first part ([MNO] + 23–27 characters) ends at the dot: its start is 24–28 characters before. */
+function discordTokenStarts(text: string, dot: number): number[] {
+  const out: number[] = [];
+  for (let q = Math.max(0, dot - 28); q <= dot - 24; q += 1) {
+    const c = text.charCodeAt(q);
+    if (c === 77 || c === 78 || c === 79) out.push(q);
+  }
+  return out;
+}
+
 const discordBotToken = token({
   id: "discord-bot-token",
   description: "Discord bot token (base64 user id . timestamp . HMAC); the first part must decode to a 17–20 digit id",
   replacement: "[DISCORD_BOT_TOKEN]",
-  patterns: [new RegExp(String.raw`\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}${END}`, "g")],
+  patterns: [
+    {
+      re: new RegExp(String.raw`\b[MNO][A-Za-z0-9_-]{23,27}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38}${END}`, "g"),
+      anchor: DISCORD_DOT_ANCHOR,
+      back: discordTokenStarts,
+    },
+  ],
   prefix: /^[^.]+\.[^.]+\./,
   check: discordUserIdPart,
 });
@@ -448,12 +496,19 @@ const sendgridApiKey = token({
   prefix: 3,
 });
 
+const HEX = charSet(/[0-9a-f]/, false);
+/** `SK` after a non-word character, then lower-case hex through the 34th character. */
+const TWILIO_SID_ANCHOR: Anchor = {
+  id: "twilio-api-key",
+  at: [[0, oneOf("S")], [1, oneOf("K")], [2, HEX], [3, HEX], [-1, charSet(/\W/, true)], [8, HEX], [16, HEX], [24, HEX], [33, HEX]],
+};
+
 const twilioApiKey = token({
   id: "twilio-api-key",
   description: "Twilio API key SID (SK + 32 lower-case hex)",
   replacement: "[TWILIO_API_KEY]",
-  // Case-sensitive "SK" is too common a pair of letters to be worth a trigger: one plain pass.
-  patterns: [new RegExp(String.raw`\bSK[0-9a-f]{32}${END_ALNUM}`, "g")],
+  // Triggers are case-insensitive, and "sk" is too common a pair of letters: an anchor, case-sensitive.
+  patterns: [{ re: new RegExp(String.raw`\bSK[0-9a-f]{32}${END_ALNUM}`, "g"), anchor: TWILIO_SID_ANCHOR }],
   prefix: 2,
 });
 
@@ -623,7 +678,8 @@ const jwt = token({
 });
 
 const PEM_TRIGGER = "-----BEGIN ";
-registerTriggers([PEM_TRIGGER]);
+const PEM_END_TRIGGER = "-----END ";
+registerTriggers([PEM_TRIGGER, PEM_END_TRIGGER]);
 const PEM_BEGIN = /-----BEGIN ((?:[A-Z0-9]+ ){0,3})PRIVATE KEY( BLOCK)?-----/y;
 const PEM_BODY_LINE = /^[A-Za-z0-9+/=]{1,100}$/;
 const PEM_HEADER_LINE = /^(?:Proc-Type|DEK-Info|Comment|Version|Hash|Charset):[^\n]{0,200}$/;
@@ -660,57 +716,97 @@ function pemBodyEnd(text: string, from: number): { end: number; base64: number }
 }
 
 /** PEM private keys of every flavour (PKCS#1 RSA, SEC1 EC, DSA, PKCS#8, encrypted PKCS#8, OpenSSH, PGP), whole block. */
-const privateKey: Detector = {
-  id: "private-key",
-  kind: "credential",
-  description: "PEM private key block (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP, PKCS#8), BEGIN to END inclusive; a block cut off before END is redacted to the end of its body",
-  replacement: "[PRIVATE_KEY]",
-  defaultEnabled: true,
-  find(text: string): Finding[] {
-    const out: Finding[] = [];
-    // An END line that is absent after some position is absent after every later one: remember, to stay linear.
-    const missingEndAfter = new Map<string, number>();
-    let floor = 0;
-    for (const start of positionsOf(text, [PEM_TRIGGER])) {
-      if (start < floor) continue;
-      PEM_BEGIN.lastIndex = start;
-      const m = PEM_BEGIN.exec(text);
-      if (m === null) continue;
-      const bodyStart = start + m[0].length;
-      const endMarker = `-----END ${m[1] ?? ""}PRIVATE KEY${m[2] ?? ""}-----`;
-      const missingFrom = missingEndAfter.get(endMarker);
-      let endAt = missingFrom !== undefined && missingFrom <= bodyStart ? -1 : text.indexOf(endMarker, bodyStart);
-      if (endAt < 0) missingEndAfter.set(endMarker, Math.min(missingFrom ?? bodyStart, bodyStart));
-      // An END that lies beyond another BEGIN belongs to that block.
-      if (endAt >= 0) {
-        const nextBegin = text.indexOf(PEM_TRIGGER, bodyStart);
-        if (nextBegin >= 0 && nextBegin < endAt) endAt = -1;
-      }
-      if (endAt >= 0) {
-        const body = text.slice(bodyStart, endAt);
-        const base64 = (body.match(/[A-Za-z0-9+/=]{16,}/g) ?? []).reduce((n, run) => n + run.length, 0);
-        if (base64 >= 64) {
-          floor = endAt + endMarker.length;
-          out.push({ detector: "private-key", start, end: floor });
+const privateKey: Detector = declareScanNeeds(
+  {
+    id: "private-key",
+    kind: "credential",
+    description: "PEM private key block (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP, PKCS#8), BEGIN to END inclusive; a block cut off before END is redacted to the end of its body",
+    replacement: "[PRIVATE_KEY]",
+    defaultEnabled: true,
+    find(text: string): Finding[] {
+      const out: Finding[] = [];
+      // BEGIN and END lines from the trigger index (case-insensitive there; the markers themselves are upper case).
+      const begins = positionsOf(text, [PEM_TRIGGER]).filter((p) => text.startsWith(PEM_TRIGGER, p));
+      const ends = positionsOf(text, [PEM_END_TRIGGER]);
+      let nextEnd = 0;
+      let floor = 0;
+      for (let b = 0; b < begins.length; b += 1) {
+        const start = begins[b] ?? 0;
+        if (start < floor) continue;
+        PEM_BEGIN.lastIndex = start;
+        const m = PEM_BEGIN.exec(text);
+        if (m === null) continue;
+        const bodyStart = start + m[0].length;
+        const endMarker = `-----END ${m[1] ?? ""}PRIVATE KEY${m[2] ?? ""}-----`;
+        // The first END line of the same kind after the body starts, unless another BEGIN comes first (the END then belongs to that block).
+        let nextBegin = Infinity;
+        for (let c = b + 1; c < begins.length; c += 1) {
+          if ((begins[c] ?? 0) >= bodyStart) {
+            nextBegin = begins[c] ?? Infinity;
+            break;
+          }
         }
-        continue;
+        while (nextEnd < ends.length && (ends[nextEnd] ?? 0) < bodyStart) nextEnd += 1;
+        let endAt = -1;
+        for (let e = nextEnd; e < ends.length && (ends[e] ?? 0) < nextBegin; e += 1) {
+          if (text.startsWith(endMarker, ends[e])) {
+            endAt = ends[e] ?? -1;
+            break;
+          }
+        }
+        if (endAt >= 0) {
+          const body = text.slice(bodyStart, endAt);
+          const base64 = (body.match(/[A-Za-z0-9+/=]{16,}/g) ?? []).reduce((n, run) => n + run.length, 0);
+          if (base64 >= 64) {
+            floor = endAt + endMarker.length;
+            out.push({ detector: "private-key", start, end: floor });
+          }
+          continue;
+        }
+        const { end, base64 } = pemBodyEnd(text, bodyStart);
+        if (base64 >= 64) {
+          out.push({ detector: "private-key", start, end });
+          floor = end;
+        }
       }
-      const { end, base64 } = pemBodyEnd(text, bodyStart);
-      if (base64 >= 64) {
-        out.push({ detector: "private-key", start, end });
-        floor = end;
-      }
-    }
-    return out;
+      return out;
+    },
   },
-};
+  { triggers: true },
+);
+
+/** ASCII characters that end a URL's user-info (whitespace and `/?#@"'<>[]{}`), by code. */
+const USER_INFO_END = new Uint8Array(128);
+for (const c of " \t\n\v\f\r/?#@\"'<>[]{}") USER_INFO_END[c.charCodeAt(0)] = 1;
+
+/**
+ * Before the url-password regex runs at a `://` (most are URLs without
+ * user-info): a `:` then an `@` follow within the user-info, which ends at
+ * whitespace or `/?#"'<>[]{}`. Non-ASCII characters are passed over (the regex
+ * stops at non-ASCII spaces; a test that looks further is still a superset).
+ */
+function userInfoFollows(text: string, start: number): boolean {
+  let i = start + 3;
+  for (const limit = i + 129; i < limit; i += 1) {
+    const c = text.charCodeAt(i);
+    if (c === 58) break;
+    if (Number.isNaN(c) || (c < 128 && USER_INFO_END[c] === 1)) return false;
+  }
+  if (text.charCodeAt(i) !== 58) return false;
+  for (const limit = i + 258; (i += 1) < limit; ) {
+    const c = text.charCodeAt(i);
+    if (c === 64) return true;
+    if (Number.isNaN(c) || (c < 128 && USER_INFO_END[c] === 1)) return false;
+  }
+  return false;
+}
 
 const urlCredentials = patternDetector({
   id: "url-password",
   kind: "credential",
   description: "Password in a URL's user-info (scheme://user:password@host); only the password is replaced",
   replacement: "[PASSWORD]",
-  patterns: [triggered(/:\/\/[^\s:/?#@"'<>[\]{}]{0,128}:([^\s/?#@"'<>[\]{}]{1,256})@(?=[A-Za-z0-9[])/g, ["://"])],
+  patterns: [{ re: /:\/\/[^\s:/?#@"'<>[\]{}]{0,128}:([^\s/?#@"'<>[\]{}]{1,256})@(?=[A-Za-z0-9[])/g, triggers: ["://"], check: userInfoFollows }],
   accept: (m) => {
     const v = m.value;
     if (isPlaceholder(v) || /^\d{1,5}$/.test(v)) return false;
@@ -815,11 +911,14 @@ const SECRET_KEY_QUALIFIERS = "access|private|signing|encryption|master|session|
 const SECRET_TRIGGERS = ["secret", "token", "bearer", "credential", "key"];
 /** For a `key` trigger, the match starts at its qualifier (`access_key`, `apiKey`); for the others, at the trigger. */
 function secretStart(text: string, p: number): readonly number[] {
-  if (text.slice(p, p + 3).toLowerCase() !== "key") return [p];
+  // A trigger sits at p, so the characters there are ASCII: compare lower-cased codes.
+  const lower = (i: number): number => text.charCodeAt(i) | 0x20;
+  if (lower(p) !== 107 || lower(p + 1) !== 101 || lower(p + 2) !== 121) return [p];
   let q = p;
-  if (q > 0 && /[_.-]/.test(text.charAt(q - 1))) q -= 1;
+  const before = text.charCodeAt(q - 1);
+  if (q > 0 && (before === 95 || before === 46 || before === 45)) q -= 1;
   const end = q;
-  while (q > 0 && end - q < 12 && /[A-Za-z]/.test(text.charAt(q - 1))) q -= 1;
+  while (q > 0 && end - q < 12 && isLetterCode(text.charCodeAt(q - 1))) q -= 1;
   return q < end ? [q] : [];
 }
 
@@ -834,18 +933,18 @@ function keyWords(m: PatternMatch): string[] {
   return identifierWords(assignmentKey(m.text, m.match.index, m.start));
 }
 
-/** Value span: for XML the element text (group 2), otherwise the assignment value (trimmed of trailing punctuation). */
-function valueOf(m: PatternMatch, prose = false): { span: Span; value: string; raw: string; code: boolean } {
+/** Value span: for XML the element text (group 2), otherwise the assignment value (trimmed of trailing punctuation); `code` tells whether it is code rather than a literal (computed when asked: it costs several regex tests). */
+function valueOf(m: PatternMatch, prose = false): { span: Span; value: string; raw: string; code: () => boolean } {
   if (m.match[0].startsWith("<")) {
     const g = m.match.indices?.[2];
     const v = m.match[2] ?? "";
     const span = g === undefined ? { start: m.start, end: m.end } : { start: g[0], end: g[1] };
-    return { span, value: v, raw: v, code: false };
+    return { span, value: v, raw: v, code: () => false };
   }
   const span = bareValueSpan(m, prose);
   const value = m.text.slice(span.start, span.end);
   const quoted = /["'\x60]/.test(m.text.charAt(m.start - 1));
-  return { span, value, raw: m.value, code: looksLikeCode(value) || (!quoted && looksLikeBareExpression(value)) };
+  return { span, value, raw: m.value, code: () => looksLikeCode(value) || (!quoted && looksLikeBareExpression(value)) };
 }
 
 /** An unquoted value that is an expression: `!!flag`, `(a && b`, `[x]`, `{…}`, a generic type `ts.Token<Kind>`, `await f`. */
@@ -882,12 +981,12 @@ const passwordAssignment = patternDetector({
       if (/[/\\]/.test(m.text.charAt(keyStart - 1)) || m.text.charAt(keyStart) === "." || /^[/~.]/.test(m.value)) return false;
     }
     const { span, value: v, raw, code } = valueOf(m, !strong);
-    if (isPlaceholder(v) || isPlaceholder(raw) || code || looksLikeIdentifier(v)) return false;
+    if (isPlaceholder(v) || isPlaceholder(raw) || code() || looksLikeIdentifier(v)) return false;
     // A sentence about the password ("Password used to generate key"), not the password.
     if (/\s/.test(v) && /\b(?:pass(?:word|phrase)?|secret|key|token)\b/i.test(v)) return false;
     if ((!strong && v.startsWith("-")) || v.startsWith("/")) return false;
-    const classes = charClasses(v);
-    const h = shannonEntropy(v);
+    const classes = textStats(v);
+    const h = classes.entropy;
     if (strong) {
       if (v.length < 6) return false;
       if (!((classes.count >= 2 && h >= 2.0) || (v.length >= 12 && h >= 3.0))) return false;
@@ -936,7 +1035,7 @@ const secretAssignment = patternDetector({
     if (at < 0 || !keyDescribesCredential(words, at)) return false;
     for (let i = 0; i < at; i += 1) if (NOT_SECRET_QUALIFIERS.has(words[i] ?? "")) return false;
     const { span, value: v, raw, code } = valueOf(m);
-    if (/\s/.test(v) || isPlaceholder(raw) || code || madeOfWords(v)) return false;
+    if (/\s/.test(v) || isPlaceholder(raw) || code() || madeOfWords(v)) return false;
     // The key already says "secret": a modest entropy bar (16 hex digits average about 3.4 bits, and often dip below 3).
     return looksRandom(v, 12, 2, 2.5) ? span : false;
   },
@@ -953,6 +1052,9 @@ const NON_SECRET_KEY_WORDS = wordSet(
 
 /** `lldb/third_party/Python/module/unittest2`: three or more segments, at least half of them words. */
 function looksLikePath(v: string): boolean {
+  // Three segments need two slashes.
+  const slash = v.indexOf("/");
+  if (slash < 0 || v.indexOf("/", slash + 1) < 0) return false;
   const segments = v.split("/").filter((x) => x.length > 0);
   return segments.length >= 3 && segments.filter((x) => /[A-Za-z]{2}/.test(x) && madeOfWords(x, false)).length * 2 >= segments.length;
 }
@@ -973,28 +1075,83 @@ const SHORT_WORDS = new Set(
  * random 24-character base62 string passes with probability about 2 in
  * 10,000 (measured), a 12-character one about 1 in 150.
  */
-function madeOfWords(v: string, mostlyLong = true): boolean {
-  const parts = v.split(/[_.\-/|,;:+~*?]+/);
-  if (/^[A-Z_]+$/.test(v) && parts.length > 1) return true;
+export function madeOfWords(v: string, mostlyLong = true): boolean {
+  let separated = false;
+  for (let i = 0; i < v.length && !separated; i += 1) separated = isPartSeparator(v.charCodeAt(i));
+  if (separated && /^[A-Z_]+$/.test(v)) return true;
   let long = 0;
-  for (const part of parts) {
-    if (part.length === 0) continue;
-    if (parts.length > 1 && /^[A-Z]+$/.test(part)) {
-      if (part.length >= 4) long += part.length;
+  // Parts between separators; within each, pieces as /[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+|[^A-Za-z0-9]+/g would cut
+  // them, taken one at a time so that a random value is rejected at its first piece.
+  for (let i = 0; i < v.length; ) {
+    if (isPartSeparator(v.charCodeAt(i))) {
+      i += 1;
       continue;
     }
-    const pieces = part.match(/[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+|[^A-Za-z0-9]+/g) ?? [];
-    for (let i = 0; i < pieces.length; i += 1) {
-      const piece = pieces[i] ?? "";
-      if (/^[0-9]{1,4}$/.test(piece) || /^[A-Z]{2,5}$/.test(piece)) continue;
-      // A lone capital: an initial (`Aaron-D-Gifford`) or a version (`SchemaV1`).
-      if (/^[A-Z]$/.test(piece) && (pieces.length === 1 || /^[0-9]/.test(pieces[i + 1] ?? ""))) continue;
-      if (!/^[A-Za-z]+$/.test(piece)) return false;
-      if (!SHORT_WORDS.has(piece.toLowerCase()) && (piece.length < 3 || !/[aeiouy]/i.test(piece))) return false;
-      if (piece.length >= 4) long += piece.length;
+    let partEnd = i;
+    while (partEnd < v.length && !isPartSeparator(v.charCodeAt(partEnd))) partEnd += 1;
+    if (separated && runEnd(v, i, partEnd, isUpperCode) === partEnd) {
+      if (partEnd - i >= 4) long += partEnd - i;
+      i = partEnd;
+      continue;
     }
+    for (let a = i; a < partEnd; ) {
+      const b = pieceEnd(v, a, partEnd);
+      const length = b - a;
+      const first = v.charCodeAt(a);
+      const capitals = isUpperCode(first) && runEnd(v, a, b, isUpperCode) === b;
+      if (isDigitCode(first)) {
+        // A number of up to 4 digits.
+        if (length > 4) return false;
+      } else if (capitals && length >= 2 && length <= 5) {
+        // An acronym.
+      } else if (capitals && length === 1) {
+        // A lone capital: an initial (`Aaron-D-Gifford`) or a version (`SchemaV1`).
+        if (!((a === i && b === partEnd) || (b < partEnd && isDigitCode(v.charCodeAt(b))))) return false;
+      } else {
+        if (runEnd(v, a, b, isLetterCode) !== b) return false;
+        const piece = v.slice(a, b);
+        if (!SHORT_WORDS.has(piece.toLowerCase()) && (length < 3 || !/[aeiouy]/i.test(piece))) return false;
+        if (length >= 4) long += length;
+      }
+      a = b;
+    }
+    i = partEnd;
   }
-  return !mostlyLong || long * 2 >= v.replace(/[^A-Za-z0-9]/g, "").length;
+  if (!mostlyLong) return true;
+  let alphanumeric = 0;
+  for (let i = 0; i < v.length; i += 1) if (isLetterCode(v.charCodeAt(i)) || isDigitCode(v.charCodeAt(i))) alphanumeric += 1;
+  return long * 2 >= alphanumeric;
+}
+
+/** `[_.\-/|,;:+~*?]`: what splits a value into parts for madeOfWords. */
+function isPartSeparator(c: number): boolean {
+  return c === 95 || c === 46 || c === 45 || c === 47 || c === 124 || c === 44 || c === 59 || c === 58 || c === 43 || c === 126 || c === 42 || c === 63;
+}
+
+const isUpperCode = (c: number): boolean => c >= 65 && c <= 90;
+const isLowerCode = (c: number): boolean => c >= 97 && c <= 122;
+const isDigitCode = (c: number): boolean => c >= 48 && c <= 57;
+const isLetterCode = (c: number): boolean => isUpperCode(c) || isLowerCode(c);
+
+/** Where the run of characters satisfying `test` that starts at `from` ends (at most at `end`). */
+function runEnd(v: string, from: number, end: number, test: (c: number) => boolean): number {
+  let i = from;
+  while (i < end && test(v.charCodeAt(i))) i += 1;
+  return i;
+}
+
+/** The end of the piece starting at `a` in the part ending at `end`: the match of /[A-Z]?[a-z]+|[A-Z]+(?![a-z])|[0-9]+|[^A-Za-z0-9]+/ there. */
+function pieceEnd(v: string, a: number, end: number): number {
+  const c = v.charCodeAt(a);
+  if (isUpperCode(c)) {
+    if (a + 1 < end && isLowerCode(v.charCodeAt(a + 1))) return runEnd(v, a + 1, end, isLowerCode);
+    const e = runEnd(v, a, end, isUpperCode);
+    // [A-Z]+ gives back its last capital when a lower-case letter follows: that capital starts the next word.
+    return e < end && isLowerCode(v.charCodeAt(e)) ? e - 1 : e;
+  }
+  if (isLowerCode(c)) return runEnd(v, a, end, isLowerCode);
+  if (isDigitCode(c)) return runEnd(v, a, end, isDigitCode);
+  return runEnd(v, a, end, (x) => !isLetterCode(x) && !isDigitCode(x));
 }
 
 /**
@@ -1007,23 +1164,76 @@ function madeOfWords(v: string, mostlyLong = true): boolean {
 const GENERIC_ASSIGNMENT =
   /(?::=|=>|[:=])[ \t]{0,4}["'\x60]?(?=[A-Za-z0-9+/_.~-]{0,200}[A-Z])(?=[A-Za-z0-9+/_.~-]{0,200}[0-9+/=])[A-Za-z0-9+/_.~-]{24,200}={0,2}(?![A-Za-z0-9+/=_.~%-])/g;
 const GENERIC_LEAD = /^(?::=|=>|[:=])[ \t]*["'\x60]?/;
+const VALUE_CHAR = charSet(/[A-Za-z0-9+/_.~-]/, false);
+const UPPER = charSet(/[A-Z]/, false);
+/**
+ * Where GENERIC_ASSIGNMENT can start: `:` or `=`, and value characters at
+ * offsets 8 to 24 (the value starts at most 7 characters after the
+ * separator and is at least 24 long). And the capital letter the regex
+ * requires: the value starts at offset 1 at the earliest, so either a capital
+ * sits at offsets 1 to 47, or the value runs on through offset 48. This last
+ * condition is what turns away the hex digests and UUIDs that fill JSON and
+ * logs.
+ */
+const ASSIGNMENT_ANCHOR: Anchor = {
+  id: "generic-assignment",
+  at: [
+    [0, oneOf(":=")],
+    // Every offset from 8 to 24: three cheap single tests weed out most places first.
+    [8, VALUE_CHAR],
+    [16, VALUE_CHAR],
+    [24, VALUE_CHAR],
+    every(9, 23, VALUE_CHAR),
+    { anyOf: [some(1, 47, UPPER), every(25, 48, VALUE_CHAR)] },
+  ],
+};
+
+/**
+ * GENERIC_ASSIGNMENT's lookaheads and value in one pass, before the regex
+ * runs (most anchors are URLs and digests that fail only at the lookaheads):
+ * after the separator, at most four spaces or tabs and a quote, a run of at
+ * least 24 value characters with a capital and a digit or `+`, `/`, `=`.
+ */
+function genericValueFollows(text: string, start: number): boolean {
+  let i = start + 1;
+  const c0 = text.charCodeAt(start);
+  const c1 = text.charCodeAt(i);
+  if ((c0 === 58 && c1 === 61) || (c0 === 61 && c1 === 62)) i += 1;
+  for (let spaces = 0; spaces < 4 && (text.charCodeAt(i) === 32 || text.charCodeAt(i) === 9); spaces += 1) i += 1;
+  const quote = text.charCodeAt(i);
+  if (quote === 34 || quote === 39 || quote === 96) i += 1;
+  let capital = false;
+  let digit = false;
+  const from = i;
+  for (let c = text.charCodeAt(i); isValueCode(c); c = text.charCodeAt(i)) {
+    if (c >= 65 && c <= 90) capital = true;
+    else if ((c >= 48 && c <= 57) || c === 43 || c === 47) digit = true;
+    i += 1;
+  }
+  return i - from >= 24 && capital && (digit || text.charCodeAt(i) === 61);
+}
+
+/** `[A-Za-z0-9+/_.~-]`. */
+function isValueCode(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 47 && c <= 57) || c === 43 || c === 95 || c === 46 || c === 126 || c === 45;
+}
 
 const genericHighEntropy = patternDetector({
   id: "generic-high-entropy-assignment",
   kind: "credential",
   description: "Any key assigned a long (24–200), random-looking value (upper, lower, digits or base64 symbols; high entropy; not words, paths or code), unless the key names an id, hash, version, cursor or content",
   replacement: "[HIGH_ENTROPY_SECRET]",
-  patterns: [GENERIC_ASSIGNMENT],
+  patterns: [{ re: GENERIC_ASSIGNMENT, anchor: ASSIGNMENT_ANCHOR, check: genericValueFollows }],
   // Cheapest tests first: most separators in JSON and logs are followed by hex digests, UUIDs, URLs and words.
   accept: (m) => {
     const lead = GENERIC_LEAD.exec(m.value)?.[0].length ?? 0;
     const v = m.value.slice(lead);
-    const classes = charClasses(v);
-    if (!(classes.lower && classes.upper && (classes.digit || /[+/=]/.test(v)))) return false;
+    const stats = textStats(v);
+    if (!(stats.lower && stats.upper && (stats.digit || /[+/=]/.test(v)))) return false;
     // Paths; C++ mangled symbols in stack traces (`_ZN4node…`).
     if (v.startsWith("./") || v.startsWith("~") || v.startsWith("_Z")) return false;
     if (/\.[A-Za-z]{1,5}$/.test(v) && /[/.]/.test(v.slice(0, -1))) return false;
-    if (shannonEntropy(v) < Math.min(4.0, Math.log2(v.length) - 0.9) || stepRatio(v) >= 0.45) return false;
+    if (stats.entropy < Math.min(4.0, Math.log2(v.length) - 0.9) || stats.stepRatio >= 0.45) return false;
     // Identifiers, dotted names, file names, paths: words, not noise. Code: attribute chains, calls.
     if (madeOfWords(v) || looksLikePath(v) || isPlaceholder(v) || looksLikeCode(v) || m.text.charAt(m.end) === "(") return false;
     // The key: skip back over spaces and a closing quote, then the identifier.

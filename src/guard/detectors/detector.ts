@@ -8,6 +8,8 @@
  * report, a metric or the audit log without leaking what it points at.
  */
 
+import { prepareIndex } from "./pattern.ts";
+
 export type DetectorKind = "credential" | "pii";
 
 /** A span of `text` that a detector flagged: `text.slice(start, end)` is the sensitive part only. */
@@ -80,6 +82,8 @@ export function mergeFindings(findings: readonly Finding[], order: readonly stri
 /** Runs every detector over `text` and returns non-overlapping findings, sorted (see `mergeFindings`). */
 export function scanText(text: string, detectors: readonly Detector[]): Finding[] {
   if (text.length === 0) return [];
+  // One pass of the prefilter for everything these detectors will look up (pattern.ts).
+  prepareIndex(text, detectors);
   const all: Finding[] = [];
   for (const d of detectors) {
     for (const f of d.find(text)) all.push(f);
@@ -105,7 +109,9 @@ export function redactFindings(text: string, findings: readonly Finding[], detec
   if (findings.length === 0) return { text, counts };
   const byId = new Map<string, Detector>();
   for (const d of detectors) if (!byId.has(d.id)) byId.set(d.id, d);
-  const exact = new Set(findings.map((f) => `${f.detector}\u0000${f.start}\u0000${f.end}`));
+  // Which detectors found exactly [start, end): only they may use their own `replace` (looked up only for detectors that have one).
+  const exact = new Set<string>();
+  for (const f of findings) if (byId.get(f.detector)?.replace !== undefined) exact.add(`${f.detector}\u0000${f.start}\u0000${f.end}`);
   const merged = mergeFindings(
     findings.map((f) => ({ detector: f.detector, start: Math.max(0, f.start), end: Math.min(text.length, f.end) })),
     detectors.map((d) => d.id),

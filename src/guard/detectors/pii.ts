@@ -7,8 +7,15 @@
  * everywhere in legitimate agent traffic and are configured per deployment.
  */
 import type { Detector, Finding } from "./detector.ts";
-import { patternDetector } from "./pattern.ts";
+import { anchorHits, declareScanNeeds, patternDetector, type Anchor } from "./pattern.ts";
+import { charSet, every, oneOf } from "./prefilter.ts";
 import { ibanRemainder, luhnValid } from "./validators.ts";
+
+// Character sets for the anchors (prefilter.ts): where a number can start and what it is made of.
+const DIGIT = charSet(/[0-9]/, false);
+const DASH = oneOf("-");
+/** What may precede a card or social security number: not a word character, `.`, `+` or `-` (the regexes' lookbehind). */
+const NUMBER_BOUNDARY = charSet(/[^\w.+-]/, true);
 
 // ---------------------------------------------------------------------------
 // US social security number
@@ -23,12 +30,18 @@ function ssnValid(ssn: string): boolean {
   return ssn !== "078-05-1120" && ssn !== "219-09-9999";
 }
 
+/** `ddd-dd-dddd` after a boundary. */
+const SSN_ANCHOR: Anchor = {
+  id: "us-ssn",
+  at: [[3, DASH], [6, DASH], [0, DIGIT], [1, DIGIT], [2, DIGIT], [4, DIGIT], [5, DIGIT], [7, DIGIT], [-1, NUMBER_BOUNDARY]],
+};
+
 const ssn = patternDetector({
   id: "us-ssn",
   kind: "pii",
   description: "US social security number XXX-XX-XXXX, valid under SSA rules (no 000/666/9xx area, no 00 group, no 0000 serial)",
   replacement: "[SSN]",
-  patterns: [/(?<![\w.+-])\d{3}-\d{2}-\d{4}(?![\w-]|\.\d)/g],
+  patterns: [{ re: /(?<![\w.+-])\d{3}-\d{2}-\d{4}(?![\w-]|\.\d)/g, anchor: SSN_ANCHOR }],
   accept: (m) => ssnValid(m.value),
 });
 
@@ -70,13 +83,23 @@ function knownIssuer(digits: string): boolean {
   return false;
 }
 
+const CARD_CHAR = charSet(/[0-9 -]/, false);
+/** Four digits after a boundary, and card characters through the thirteenth (a card number has at least 13 digits, grouped or not). */
+const CARD_ANCHOR: Anchor = {
+  id: "payment-card",
+  at: [[0, DIGIT], [3, DIGIT], [12, CARD_CHAR], [7, CARD_CHAR], [-1, NUMBER_BOUNDARY], [1, DIGIT], [2, DIGIT], [4, CARD_CHAR], [10, CARD_CHAR]],
+};
+
 const paymentCard = patternDetector({
   id: "payment-card",
   kind: "pii",
   description: "Payment card number, 13–19 digits, contiguous or in groups separated by spaces or dashes; Luhn-checked and from a known issuer range",
   replacement: "[CARD_NUMBER]",
   patterns: [
-    /(?<![\w.+-])\d{4}(?:\d{9,15}|([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|([ -])\d{6}\2\d{4,5})(?![\w-]|[.,]\d)/g,
+    {
+      re: /(?<![\w.+-])\d{4}(?:\d{9,15}|([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?|([ -])\d{6}\2\d{4,5})(?![\w-]|[.,]\d)/g,
+      anchor: CARD_ANCHOR,
+    },
   ],
   // The groups only hold the separator, so that it is the same throughout: the finding is the whole match.
   accept: (m) => {
@@ -101,6 +124,23 @@ export const IBAN_LENGTHS: Readonly<Record<string, number>> = {
 };
 
 const IBAN_START = /\b[A-Z]{2}\d{2}(?= ?[A-Z0-9])/g;
+const IBAN_START_AT = new RegExp(IBAN_START.source, "y");
+const IBAN_CHAR = charSet(/[A-Z0-9 ]/, false);
+/** Country code and check digits after a non-word character, then IBAN characters through the fifteenth (the shortest IBAN, Norway's). */
+const IBAN_ANCHOR: Anchor = {
+  id: "iban",
+  at: [
+    [1, charSet(/[A-Z]/, false)],
+    [2, DIGIT],
+    [0, charSet(/[A-Z]/, false)],
+    [3, DIGIT],
+    [-1, charSet(/\W/, true)],
+    [4, IBAN_CHAR],
+    [8, IBAN_CHAR],
+    [12, IBAN_CHAR],
+    [14, IBAN_CHAR],
+  ],
+};
 const IBAN_CHARS = /^[A-Z0-9]*$/;
 const isWordChar = (c: string): boolean => /[A-Za-z0-9_]/.test(c);
 
@@ -124,26 +164,42 @@ function ibanEnd(text: string, start: number, length: number): { end: number; co
   return isWordChar(text.charAt(pos)) ? undefined : { end: pos, compact: out };
 }
 
-const iban: Detector = {
-  id: "iban",
-  kind: "pii",
-  description: "International Bank Account Number: country code, the country's length, ISO 7064 mod-97 check; compact or grouped by four",
-  replacement: "[IBAN]",
-  defaultEnabled: true,
-  find(text: string): Finding[] {
-    const out: Finding[] = [];
-    IBAN_START.lastIndex = 0;
-    for (let m = IBAN_START.exec(text); m !== null; m = IBAN_START.exec(text)) {
-      const length = IBAN_LENGTHS[m[0].slice(0, 2)];
-      if (length === undefined) continue;
-      const found = ibanEnd(text, m.index, length);
-      if (found === undefined || ibanRemainder(found.compact) !== 1) continue;
-      out.push({ detector: "iban", start: m.index, end: found.end });
-      IBAN_START.lastIndex = found.end;
-    }
-    return out;
+const iban: Detector = declareScanNeeds(
+  {
+    id: "iban",
+    kind: "pii",
+    description: "International Bank Account Number: country code, the country's length, ISO 7064 mod-97 check; compact or grouped by four",
+    replacement: "[IBAN]",
+    defaultEnabled: true,
+    find(text: string): Finding[] {
+      const out: Finding[] = [];
+      /** The IBAN starting at `m` (a match of IBAN_START), if its length and checksum are right; where the next search resumes. */
+      const at = (index: number, m: string): number => {
+        const length = IBAN_LENGTHS[m.slice(0, 2)];
+        if (length === undefined) return index + m.length;
+        const found = ibanEnd(text, index, length);
+        if (found === undefined || ibanRemainder(found.compact) !== 1) return index + m.length;
+        out.push({ detector: "iban", start: index, end: found.end });
+        return found.end;
+      };
+      const starts = anchorHits(text, IBAN_ANCHOR);
+      if (starts === undefined) {
+        IBAN_START.lastIndex = 0;
+        for (let m = IBAN_START.exec(text); m !== null; m = IBAN_START.exec(text)) IBAN_START.lastIndex = at(m.index, m[0]);
+        return out;
+      }
+      let floor = 0;
+      for (const p of starts) {
+        if (p < floor) continue;
+        IBAN_START_AT.lastIndex = p;
+        const m = IBAN_START_AT.exec(text);
+        if (m !== null) floor = at(p, m[0]);
+      }
+      return out;
+    },
   },
-};
+  { anchors: [IBAN_ANCHOR] },
+);
 
 // ---------------------------------------------------------------------------
 // Bank account numbers (in context)
@@ -171,8 +227,11 @@ const bankAccount = patternDetector({
 // ---------------------------------------------------------------------------
 // E-mail (off by default)
 
-const LOCAL_CHAR = /[A-Za-z0-9._%+-]/;
-const DOMAIN_CHAR = /[A-Za-z0-9.-]/;
+const isAlphanumericCode = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57);
+/** `[A-Za-z0-9._%+-]`, by character code (this runs for every character around every `@`). */
+const isLocalCode = (c: number): boolean => isAlphanumericCode(c) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45;
+/** `[A-Za-z0-9.-]`. */
+const isDomainCode = (c: number): boolean => isAlphanumericCode(c) || c === 46 || c === 45;
 /** File extensions that follow `@` in asset names (`icon@2x.png`) and package specs, not top-level domains. */
 const NOT_TLDS = new Set(
   "png jpg jpeg gif svg webp ico bmp js mjs cjs ts tsx jsx css scss less json md txt html htm xml yml yaml toml lock map wasm zip gz tgz pdf py rb go rs java sh".split(" "),
@@ -191,11 +250,11 @@ const email: Detector = {
     for (let at = text.indexOf("@", from); at >= 0; at = text.indexOf("@", from)) {
       from = at + 1;
       let s = at;
-      while (s > lastEnd && at - s < 64 && LOCAL_CHAR.test(text.charAt(s - 1))) s -= 1;
+      while (s > lastEnd && at - s < 64 && isLocalCode(text.charCodeAt(s - 1))) s -= 1;
       while (s < at && /[.%+-]/.test(text.charAt(s))) s += 1;
       if (s === at) continue;
       let e = at + 1;
-      while (e < text.length && e - at <= 253 && DOMAIN_CHAR.test(text.charAt(e))) e += 1;
+      while (e < text.length && e - at <= 253 && isDomainCode(text.charCodeAt(e))) e += 1;
       while (e > at + 1 && /[.-]/.test(text.charAt(e - 1))) e -= 1;
       const domain = text.slice(at + 1, e);
       const labels = domain.split(".");
@@ -237,6 +296,39 @@ function phoneShapeValid(candidate: string, minDigits: number, maxDigits: number
   return !/^(\d)\1+$/.test(digits);
 }
 
+const PHONE_CHAR = charSet(/[0-9 \-.()/]/, false);
+const PHONE_SEPARATOR = charSet(/[ .-]/, false);
+const AREA_DIGIT = charSet(/[2-9]/, false);
+/**
+ * Where one of the three phone patterns can start: after a character that
+ * is not a word character or `+`, phone characters (digits, spaces, `-./()`)
+ * from the second through the ninth, and one of the patterns' openings: `+`; `00` or `0` and
+ * a digit; `(` and an area code; an area code and a separator; `1` and then
+ * one of those (North American trunk prefix).
+ */
+const PHONE_ANCHOR: Anchor = {
+  id: "phone",
+  at: [
+    [0, charSet(/[+(0-9]/, false)],
+    [7, PHONE_CHAR],
+    [3, PHONE_CHAR],
+    every(1, 8, PHONE_CHAR),
+    [-1, charSet(/[^\w+]/, true)],
+    {
+      anyOf: [
+        [0, oneOf("+")],
+        [[0, oneOf("0")], [1, DIGIT]],
+        [[0, oneOf("(")], [1, AREA_DIGIT]],
+        [[0, AREA_DIGIT], [3, PHONE_SEPARATOR]],
+        [[0, oneOf("1")], [1, oneOf("(")]],
+        [[0, oneOf("1")], [1, PHONE_SEPARATOR], [2, oneOf("(")]],
+        [[0, oneOf("1")], [1, PHONE_SEPARATOR], [5, PHONE_SEPARATOR]],
+        [[0, oneOf("1")], [1, AREA_DIGIT], [4, PHONE_SEPARATOR]],
+      ],
+    },
+  ],
+};
+
 const phone = patternDetector({
   id: "phone",
   kind: "pii",
@@ -244,9 +336,9 @@ const phone = patternDetector({
   replacement: "[PHONE]",
   defaultEnabled: false,
   patterns: [
-    /(?<![\w+])(?:\+|00)[1-9][\d \-.()]{6,20}\d(?![\w])/g,
-    /(?<![\w+-])(?:1[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w]|-\d)/g,
-    /(?<![\w+.-])0[1-9][\d \-./]{6,14}\d(?![\w]|[.-]\d)/g,
+    { re: /(?<![\w+])(?:\+|00)[1-9][\d \-.()]{6,20}\d(?![\w])/g, anchor: PHONE_ANCHOR },
+    { re: /(?<![\w+-])(?:1[ .-]?)?(?:\([2-9]\d{2}\) ?|[2-9]\d{2}[ .-])[2-9]\d{2}[ .-]\d{4}(?![\w]|-\d)/g, anchor: PHONE_ANCHOR },
+    { re: /(?<![\w+.-])0[1-9][\d \-./]{6,14}\d(?![\w]|[.-]\d)/g, anchor: PHONE_ANCHOR },
   ],
   accept: (m) => {
     const v = m.value;

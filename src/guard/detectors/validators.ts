@@ -20,23 +20,83 @@ export function shannonEntropy(s: string): number {
       other.set(c, (other.get(c) ?? 0) + 1);
     }
   }
+  // Each character's share is added once, in order of first occurrence (its count is cleared when added).
   let h = 0;
-  const add = (k: number): void => {
-    const p = k / n;
-    h -= p * Math.log2(p);
-  };
   for (let i = 0; i < n; i += 1) {
     const c = s.charCodeAt(i);
     if (c < 128) {
       const k = counts[c] ?? 0;
       if (k > 0) {
-        add(k);
+        const p = k / n;
+        h -= p * Math.log2(p);
         counts[c] = 0;
       }
     }
   }
-  if (other !== undefined) for (const k of other.values()) add(k);
+  if (other !== undefined) {
+    for (const k of other.values()) {
+      const p = k / n;
+      h -= p * Math.log2(p);
+    }
+  }
   return h;
+}
+
+/** Character classes, entropy and step ratio of a value: what the randomness checks ask, in one walk over it where possible. */
+export interface TextStats extends CharClasses {
+  readonly entropy: number;
+  readonly stepRatio: number;
+}
+
+/**
+ * charClasses, shannonEntropy and stepRatio together. For ASCII text one
+ * pass counts characters, classes and steps, and a second adds each
+ * character's share in order of first occurrence, as shannonEntropy does (so
+ * the results are the same numbers); other text goes through the three
+ * functions.
+ */
+export function textStats(s: string): TextStats {
+  const n = s.length;
+  if (n === 0 || !isAscii(s)) return { ...charClasses(s), entropy: shannonEntropy(s), stepRatio: stepRatio(s) };
+  let lower = false;
+  let upper = false;
+  let digit = false;
+  let other = false;
+  let steps = 0;
+  let previous = -2;
+  for (let i = 0; i < n; i += 1) {
+    const c = s.charCodeAt(i);
+    counts[c] = (counts[c] ?? 0) + 1;
+    let folded = c;
+    if (c >= 97 && c <= 122) lower = true;
+    else if (c >= 65 && c <= 90) {
+      upper = true;
+      folded = c + 32;
+    } else if (c >= 48 && c <= 57) digit = true;
+    else other = true;
+    const d = folded - previous;
+    if (i > 0 && (d === 1 || d === -1)) steps += 1;
+    previous = folded;
+  }
+  let h = 0;
+  for (let i = 0; i < n; i += 1) {
+    const c = s.charCodeAt(i);
+    const k = counts[c] ?? 0;
+    if (k > 0) {
+      const p = k / n;
+      h -= p * Math.log2(p);
+      counts[c] = 0;
+    }
+  }
+  return {
+    lower,
+    upper,
+    digit,
+    other,
+    count: Number(lower) + Number(upper) + Number(digit) + Number(other),
+    entropy: h,
+    stepRatio: n < 2 ? 0 : steps / (n - 1),
+  };
 }
 
 export interface CharClasses {
@@ -199,6 +259,18 @@ const PLACEHOLDER_WORDS = new Set([
  * repeated character.
  */
 export function isPlaceholder(value: string): boolean {
+  // Detectors often ask twice about the same value (raw and trimmed, then inside looksRandom).
+  if (value === lastPlaceholderQuery) return lastPlaceholderAnswer;
+  const answer = placeholder(value);
+  lastPlaceholderQuery = value;
+  lastPlaceholderAnswer = answer;
+  return answer;
+}
+
+let lastPlaceholderQuery: string | undefined;
+let lastPlaceholderAnswer = false;
+
+function placeholder(value: string): boolean {
   const v = value.trim();
   if (v.length === 0) return true;
   const lower = v.toLowerCase();
@@ -240,13 +312,18 @@ function mostCommonShare(s: string): number {
  */
 export function looksRandom(value: string, minLength: number, minClasses = 2, minEntropy = 3.0): boolean {
   if (value.length < minLength) return false;
-  if (charClasses(value).count < minClasses) return false;
+  const stats = textStats(value);
+  if (stats.count < minClasses) return false;
   const bar = Math.min(minEntropy, Math.log2(value.length) - 0.9);
-  return shannonEntropy(value) >= bar && stepRatio(value) < 0.45 && !isPlaceholder(value);
+  return stats.entropy >= bar && stats.stepRatio < 0.45 && !isPlaceholder(value);
 }
 
 /** Splits an identifier into lower-case words: `DB_PASSWORD` → db,password; `apiKeyProd` → api,key,prod. */
 export function identifierWords(key: string): string[] {
+  return isAscii(key) ? asciiIdentifierWords(key) : identifierWordsByRegex(key);
+}
+
+function identifierWordsByRegex(key: string): string[] {
   return key
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
@@ -255,10 +332,61 @@ export function identifierWords(key: string): string[] {
     .filter((w) => w.length > 0);
 }
 
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i += 1) if (s.charCodeAt(i) >= 128) return false;
+  return true;
+}
+
+const isLowerOrDigit = (c: number): boolean => (c >= 97 && c <= 122) || (c >= 48 && c <= 57);
+const isUpper = (c: number): boolean => c >= 65 && c <= 90;
+const isLower = (c: number): boolean => c >= 97 && c <= 122;
+
+/**
+ * identifierWordsByRegex for ASCII keys, in one pass: a word ends before a
+ * capital that follows a lower-case letter or digit (`apiKey`), or before a
+ * capital that follows a capital and precedes a lower-case letter (`HTTPServer`);
+ * any other character than a letter or digit separates words.
+ */
+function asciiIdentifierWords(key: string): string[] {
+  const words: string[] = [];
+  let word = "";
+  for (let i = 0; i < key.length; i += 1) {
+    const c = key.charCodeAt(i);
+    if (!isLowerOrDigit(c) && !isUpper(c)) {
+      if (word.length > 0) words.push(word);
+      word = "";
+      continue;
+    }
+    if (word.length > 0 && isUpper(c)) {
+      const before = key.charCodeAt(i - 1);
+      if (isLowerOrDigit(before) || (isUpper(before) && isLower(key.charCodeAt(i + 1)))) {
+        words.push(word);
+        word = "";
+      }
+    }
+    word += String.fromCharCode(isUpper(c) ? c + 32 : c);
+  }
+  if (word.length > 0) words.push(word);
+  return words;
+}
+
 /** Share of adjacent character pairs that step by exactly +1 or -1 (`abcd`, `4321`): high in made-up example tokens, about 1/30 in random ones. */
 export function stepRatio(value: string): number {
   if (value.length < 2) return 0;
   let steps = 0;
+  if (isAscii(value)) {
+    // ASCII lower-casing is per character: no lower-cased copy needed.
+    let previous = value.charCodeAt(0);
+    if (isUpper(previous)) previous += 32;
+    for (let i = 1; i < value.length; i += 1) {
+      let c = value.charCodeAt(i);
+      if (isUpper(c)) c += 32;
+      const d = c - previous;
+      if (d === 1 || d === -1) steps += 1;
+      previous = c;
+    }
+    return steps / (value.length - 1);
+  }
   const lower = value.toLowerCase();
   for (let i = 1; i < lower.length; i += 1) {
     const d = lower.charCodeAt(i) - lower.charCodeAt(i - 1);
@@ -276,5 +404,6 @@ export function stepRatio(value: string): number {
 export function plausibleTokenBody(body: string): boolean {
   if (body.length === 0) return false;
   const bar = Math.min(3.0, Math.log2(body.length) - 1);
-  return shannonEntropy(body) >= bar && stepRatio(body) < 0.45 && !isPlaceholder(body);
+  const stats = textStats(body);
+  return stats.entropy >= bar && stats.stepRatio < 0.45 && !isPlaceholder(body);
 }
