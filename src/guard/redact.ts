@@ -16,7 +16,7 @@
  * allowlist are what stop a deliberate one.
  */
 import { AegisError } from "../errors.ts";
-import { ALL_DETECTORS, defaultDetectors, redactFindings, type Detector, type Finding } from "./detectors/index.ts";
+import { ALL_DETECTORS, defaultDetectors, findAll, redactFindings, type Detector, type Finding } from "./detectors/index.ts";
 import { MultiPatternMatcher, type MatcherPattern } from "./matcher.ts";
 
 export interface RedactionResult {
@@ -136,8 +136,12 @@ export function secretPatterns(secret: string): MatcherPattern[] {
     // base64url differs from base64 only in `+/` vs `-_`, which the skeleton skips.
     for (const core of base64Cores) if (alnumCount(core) >= MIN_SKELETON_LENGTH) add(core, false, true);
   }
-  return [...out.values()];
+  // A form made only of letters and digits is found by its skeleton pattern too (a skeleton match without separators
+  // is an exact match, over the same span): scanning for it twice would only cost time.
+  return [...out.values()].filter((p) => p.skeleton === true || !ALNUM_ONLY.test(p.text) || !out.has(`s${p.foldHex === true ? "f" : "x"}${p.text}`));
 }
+
+const ALNUM_ONLY = /^[A-Za-z0-9]+$/;
 
 /** The texts of `secretPatterns(secret)` (for tests and diagnostics). */
 export function secretForms(secret: string): string[] {
@@ -235,7 +239,6 @@ export class OutputRedactor implements Redactor {
   readonly #detectors: readonly Detector[];
   readonly #known: Detector;
   readonly #cache = new MatcherCache();
-  #current: KnownSecretMatcher | undefined;
 
   constructor(options: OutputRedactorOptions = {}) {
     this.#detectors = options.detectors ?? [];
@@ -245,7 +248,8 @@ export class OutputRedactor implements Redactor {
       description: "a value held in the secret store or issued by the broker, in any of its encodings",
       replacement: options.placeholder ?? "[REDACTED]",
       defaultEnabled: true,
-      find: (text) => this.#current?.find(text) ?? [],
+      // Known-secret findings come from findings(), which knows the secrets; this entry supplies the replacement and the id.
+      find: () => [],
     };
   }
 
@@ -254,11 +258,10 @@ export class OutputRedactor implements Redactor {
     return [this.#known, ...this.#detectors];
   }
 
-  /** Findings (possibly overlapping) of every detector over `text`. */
+  /** Findings (possibly overlapping) of known secrets and every detector over `text`. */
   findings(text: string, knownSecrets: readonly string[]): Finding[] {
-    this.#current = this.#cache.get(knownSecrets);
-    const all: Finding[] = [];
-    for (const d of this.detectors) for (const f of d.find(text)) all.push(f);
+    const all = this.#cache.get(knownSecrets).find(text);
+    for (const f of findAll(text, this.#detectors)) all.push(f);
     return all;
   }
 

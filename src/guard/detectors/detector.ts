@@ -81,6 +81,14 @@ export function mergeFindings(findings: readonly Finding[], order: readonly stri
 
 /** Runs every detector over `text` and returns non-overlapping findings, sorted (see `mergeFindings`). */
 export function scanText(text: string, detectors: readonly Detector[]): Finding[] {
+  return mergeFindings(
+    findAll(text, detectors),
+    detectors.map((d) => d.id),
+  );
+}
+
+/** Every finding of every detector, unmerged (they may overlap): what `redactFindings` takes, with others' findings added. */
+export function findAll(text: string, detectors: readonly Detector[]): Finding[] {
   if (text.length === 0) return [];
   // One pass of the prefilter for everything these detectors will look up (pattern.ts).
   prepareIndex(text, detectors);
@@ -88,10 +96,7 @@ export function scanText(text: string, detectors: readonly Detector[]): Finding[
   for (const d of detectors) {
     for (const f of d.find(text)) all.push(f);
   }
-  return mergeFindings(
-    all,
-    detectors.map((d) => d.id),
-  );
+  return all;
 }
 
 /** The placeholder for a finding whose detector is not in the list (should not happen; never reveal anything). */

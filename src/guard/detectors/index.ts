@@ -10,7 +10,7 @@ import type { Detector } from "./detector.ts";
 import { PII_DETECTORS } from "./pii.ts";
 
 export type { Detector, DetectorKind, Finding, RedactionOutcome } from "./detector.ts";
-export { mergeFindings, redactFindings, redactText, scanText } from "./detector.ts";
+export { findAll, mergeFindings, redactFindings, redactText, scanText } from "./detector.ts";
 export { CREDENTIAL_DETECTORS } from "./credentials.ts";
 export { PII_DETECTORS } from "./pii.ts";
 
