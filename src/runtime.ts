@@ -8,6 +8,7 @@ import type { AuditLog } from "./audit/log.ts";
 import { openProfile, type Profile } from "./config/profile.ts";
 import { AegisError, EXIT } from "./errors.ts";
 import { parseDuration } from "./policy/constraints.ts";
+import { parseScope } from "./policy/scope.ts";
 import { loadPolicyFile } from "./policy/load.ts";
 import type { Policy } from "./policy/engine.ts";
 import { OutputRedactor, configuredDetectors } from "./guard/redact.ts";
@@ -56,14 +57,24 @@ function logLevel(options: RuntimeOptions): LogLevel {
  * Tools run in the configured sandbox; only --unsafe-host runs processes on
  * the host. Egress decisions of sandboxed processes go to the audit log.
  */
-function profileExecutor(profile: Profile, audit: AuditLog, options: RuntimeOptions): Executor {
+function profileExecutor(profile: Profile, policy: Policy, audit: AuditLog, scrub: (text: string) => string, options: RuntimeOptions): Executor {
   const base = { workspace: profile.workspace, dataDir: profile.paths.dataDir };
   if (options.unsafeHost === true) return new LocalExecutor({ ...base, unsafeHost: true });
   return new SandboxExecutor({
     ...base,
+    // A path under a mount is hidden when policy would deny this action reading (or writing) it directly.
+    mayExpose: (path, write, action) => {
+      try {
+        const scope = parseScope(`files.${write ? "write" : "read"}:${path}`, { resolveSymlinks: false });
+        return policy.decide({ tool: action.tool, scopes: [scope], args: {}, skill: action.skill, labels: action.labels, actor: action.actor }).decision !== "deny";
+      } catch {
+        return false;
+      }
+    },
     backend: sandboxBackend(options.backend ?? profile.config.sandbox.backend, { image: profile.config.sandbox.image, dockerRuntime: profile.config.sandbox.docker_runtime }),
+    // The host name is chosen by the tool, so it can carry a secret (https://$TOKEN.example/): scrubbed like any output.
     onEgress: (e) =>
-      audit.append({ kind: "egress", actor: "sandbox", action: "net.connect", resource: `${e.host}:${String(e.port)}`, decision: e.allowed ? "allow" : "deny", detail: { id: e.action, skill: e.skill ?? null, reason: e.reason ?? null } }),
+      audit.append({ kind: "egress", actor: "sandbox", action: "net.connect", resource: scrub(`${e.host}:${String(e.port)}`), decision: e.allowed ? "allow" : "deny", detail: { id: e.action, skill: e.skill ?? null, reason: e.reason === undefined ? null : scrub(e.reason) } }),
   });
 }
 
@@ -104,7 +115,11 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
   const policy = loadProfilePolicy(profile);
   const audit = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
   try {
-    const executor = options.executor ?? profileExecutor(profile, audit, options);
+    // The broker and redactor come first: the executor scrubs what it records with them.
+    const broker = options.broker ?? (await profileBroker(profile, policy, options));
+    const redactor = new OutputRedactor({ detectors: configuredDetectors(profile.config.redaction) });
+    const scrub = (text: string): string => redactor.redact(text, broker.knownValues()).text;
+    const executor = options.executor ?? profileExecutor(profile, policy, audit, scrub, options);
     if (!profile.config.sandbox.required) {
       await audit.append({ kind: "system", actor: options.actor ?? "cli", action: "sandbox.not-required", resource: "config.yaml", decision: "info", detail: { note: "sandbox.required is false in config.yaml: process tools may run without a sandbox when one is chosen" } });
     }
@@ -118,9 +133,7 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
         detail: { note: "process tools run on the host without a sandbox for this run (--unsafe-host)", sandboxRequired: profile.config.sandbox.required },
       });
     }
-    const broker = options.broker ?? (await profileBroker(profile, policy, options));
-    const redactor = new OutputRedactor({ detectors: configuredDetectors(profile.config.redaction) });
-    const logger = createLogger({ level: logLevel(options), destination: options.logDestination, scrub: (line) => redactor.redact(line, broker.knownValues()).text });
+    const logger = createLogger({ level: logLevel(options), destination: options.logDestination, scrub });
     const envelope = new Envelope({
       policy,
       audit,

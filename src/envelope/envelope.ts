@@ -112,14 +112,16 @@ export class Envelope {
     const tool = action ? this.#tools.get(action.tool) : undefined;
 
     const scopeTexts = action?.scopes.map((s) => s.text) ?? [];
+    // Scopes name what the arguments name (a path, a host), so they can carry a secret: the record gets them scrubbed.
+    const resource = this.#scrub(scopeTexts.join(" "));
     const baseDetail = {
       id,
-      session: safe.session,
+      session: this.#scrub(safe.session),
       skill: safe.skill ?? null,
-      labels: safe.labels,
-      influencedBy: safe.influencedBy,
+      labels: safe.labels.map((l) => this.#scrub(l)),
+      influencedBy: safe.influencedBy.map((i) => this.#scrub(i)),
       digest: action?.digest ?? null,
-      aliases: action?.aliases.map((s) => s.text) ?? [],
+      aliases: action?.aliases.map((s) => this.#scrub(s.text)) ?? [],
       args: this.#scrub(safeJson(action?.args ?? (p as { args?: unknown }).args ?? null)).slice(0, 4096),
       rule: decision.rule?.id ?? null,
       reason: this.#scrub(decision.reason),
@@ -127,7 +129,7 @@ export class Envelope {
       sandboxed: this.#o.executor.sandboxed,
     };
     // 2. Record the decision before anything happens. If this fails, nothing runs.
-    await this.#o.audit.append({ kind: "decision", actor: safe.actor, action: safe.tool, resource: scopeTexts.join(" "), decision: decision.decision, detail: baseDetail });
+    await this.#o.audit.append({ kind: "decision", actor: safe.actor, action: safe.tool, resource, decision: decision.decision, detail: baseDetail });
     lap("audit_decision");
 
     const result = (outcome: Outcome, output: string, extra: Partial<EnvelopeResult> = {}): EnvelopeResult => this.#logged({
@@ -157,7 +159,7 @@ export class Envelope {
         kind: "approval",
         actor: answer.by,
         action: action.tool,
-        resource: scopeTexts.join(" "),
+        resource,
         decision: answer.approved ? "approved" : "rejected",
         detail: { id, digest: action.digest, channel: answer.channel, note: this.#scrub(answer.note ?? "") },
       });
@@ -220,7 +222,7 @@ export class Envelope {
       kind: "outcome",
       actor: safe.actor,
       action: action.tool,
-      resource: scopeTexts.join(" "),
+      resource,
       decision: outcome === "executed" ? "ok" : "error",
       detail: {
         id,

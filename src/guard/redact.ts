@@ -106,6 +106,12 @@ export function secretPatterns(secret: string): MatcherPattern[] {
   add(uri, uri.includes("%"));
   add(uri.replace(/%20/g, "+"), uri.includes("%"));
   add(percentEncodeAll(bytes), true);
+  // Other percent-encoders: form encoding (URLSearchParams: also !'()~, spaces as +) and RFC 3986 path encoding
+  // that keeps "/" (Python's quote()).
+  const form = new URLSearchParams({ v: secret }).toString().slice(2);
+  add(form, form.includes("%"));
+  const keepSlash = uri.replace(/%2F/g, "/");
+  add(keepSlash, keepSlash.includes("%"));
   add(hex, true);
   const base64Cores: string[] = [];
   for (let offset = 0; offset < 3; offset += 1) {
@@ -133,6 +139,9 @@ export function secretPatterns(secret: string): MatcherPattern[] {
     add(secret, false, true);
     add(reverse(secret), false, true);
     add(hex, true, true);
+    // Byte lists as code prints them: 0x77, 0x4a, … and \x77\x4a… (the skeleton keeps the 0x and x).
+    add(Array.from(bytes, (b) => `0x${b.toString(16).padStart(2, "0")}`).join(","), true, true);
+    add(Array.from(bytes, (b) => `x${b.toString(16).padStart(2, "0")}`).join(""), true, true);
     // base64url differs from base64 only in `+/` vs `-_`, which the skeleton skips.
     for (const core of base64Cores) if (alnumCount(core) >= MIN_SKELETON_LENGTH) add(core, false, true);
   }

@@ -41,8 +41,15 @@ rules:
         - "files.*:**/id_rsa*"
         - "files.*:**/id_ed25519*"
         - "files.*:\${profile}/**"
+        - "files.*:/etc/shadow"
+        - "files.*:/etc/gshadow"
+        - "files.*:/etc/sudoers"
+        - "files.*:/etc/sudoers.d/**"
+        - "files.*:/dev/shm/**"
+        - "files.*:/run/**"
+        - "files.*:/var/run/**"
     decision: deny
-    reason: Credential stores and the AegisClaw profile are never readable by tools, even inside the workspace.
+    reason: Credential stores, system secrets, other actions' secret files and the AegisClaw profile are never readable by tools — not even inside a directory mounted into the sandbox, where they are hidden.
 
   # --- Commands (they run in the sandbox: see "aegisclaw doctor") -------
   # "actor" is who proposed the call: owner is you, typing \`aegisclaw exec\`;

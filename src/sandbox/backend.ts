@@ -53,6 +53,13 @@ export interface SandboxSpec {
   readonly env: Readonly<Record<string, string>>;
   readonly mounts: readonly Mount[];
   readonly network: NetworkSpec;
+  /**
+   * Paths inside the mounts that must not be visible: a directory becomes an
+   * empty read-only tmpfs, anything else `/dev/null`. The executor fills this
+   * with what policy denies under a mount (credential stores, the profile,
+   * `.env` files) and with sockets and devices.
+   */
+  readonly hide?: readonly string[];
   readonly limits: Limits;
   /** Standard input for the tool (default: empty). */
   readonly stdin?: string | Buffer;

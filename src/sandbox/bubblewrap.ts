@@ -12,7 +12,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, realpathSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { AegisError, errorMessage } from "../errors.ts";
@@ -41,22 +41,30 @@ function findProgram(name: string): string | undefined {
   return undefined;
 }
 
-/** `/etc` files every program expects, with nothing of the host's: users, groups, hosts. Written once per uid. */
+/**
+ * `/etc` files every program expects, with nothing of the host's: users, groups, hosts. Written once per process
+ * into a fresh directory (a predictable name in /tmp could be planted in advance), removed when the process exits.
+ */
+let etcDir: string | undefined;
 function sandboxEtc(): string {
-  const dir = join(tmpdir(), `aegisclaw-sandbox-etc-${String(process.getuid?.() ?? "u")}`);
+  if (etcDir !== undefined && existsSync(etcDir)) return etcDir;
   const files: Record<string, string> = {
     passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${String(SANDBOX_UID)}:${String(SANDBOX_UID)}:AegisClaw sandbox:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
     group: `root:x:0:\nsandbox:x:${String(SANDBOX_UID)}:\nnogroup:x:65534:\n`,
     hosts: "127.0.0.1 localhost\n::1 localhost\n",
     "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
   };
+  const dir = mkdtempSync(join(tmpdir(), "aegisclaw-sandbox-etc-"));
   // Readable by whoever the sandbox's user maps to, whatever this process's umask (the CLI runs with 077).
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
   for (const [name, text] of Object.entries(files)) {
     writeFileSync(join(dir, name), text, { mode: 0o644 });
     chmodSync(join(dir, name), 0o644);
   }
+  etcDir = dir;
+  process.once("exit", () => {
+    rmSync(dir, { recursive: true, force: true });
+  });
   return dir;
 }
 
@@ -173,6 +181,16 @@ export class BubblewrapBackend implements SandboxBackend {
       args.push("--bind", spec.network.socket, EGRESS_SOCKET_IN_SANDBOX, "--ro-bind", this.#node, this.#node, "--ro-bind", dirname(bridge), dirname(bridge));
       argv = [this.#node, bridge, "--socket", EGRESS_SOCKET_IN_SANDBOX, "--port", String(EGRESS_PORT_IN_SANDBOX), "--", ...argv];
     }
+    for (const path of spec.hide ?? []) {
+      let dir: boolean;
+      try {
+        dir = lstatSync(path).isDirectory();
+      } catch {
+        continue; // Gone since it was found: nothing to hide.
+      }
+      if (dir) args.push("--tmpfs", path, "--remount-ro", path);
+      else args.push("--ro-bind", "/dev/null", path);
+    }
     // The root itself (and everything not mounted rw) is read-only; /tmp and rw mounts stay writable. After every bind.
     args.push("--remount-ro", "/");
     args.push(
@@ -196,6 +214,9 @@ export class BubblewrapBackend implements SandboxBackend {
     for (const [k, v] of Object.entries(spec.env)) args.push("--setenv", k, v);
     if (!("HOME" in spec.env)) args.push("--setenv", "HOME", "/tmp");
     if (!("PATH" in spec.env)) args.push("--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin");
+    // bwrap reads its options NUL-separated: a NUL inside a value (an environment variable, a path) would start a new option.
+    const bad = [...args, ...argv].find((a) => a.includes("\0"));
+    if (bad !== undefined) throw new AegisError("EXECUTOR_REFUSED", "an argument, path or environment value contains a NUL character, which the sandbox cannot pass on safely; nothing ran");
     return { options: args, command: argv };
   }
 
@@ -220,12 +241,21 @@ export class BubblewrapBackend implements SandboxBackend {
         if (memoryBytes !== undefined) prlimit.push(`--as=${String(memoryBytes)}`);
         if (spec.limits.pids !== undefined) prlimit.push(`--nproc=${String(spec.limits.pids)}`);
       }
-      // The first process joins the run's cgroup before it starts bwrap, so nothing the run forks escapes the limits.
-      const join = group === undefined ? [] : ["/bin/sh", "-c", 'for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"', "sh", ...group.procsFiles, "--"];
+      // The first process closes every file descriptor it inherited beyond 0-4 (AegisClaw's own parent may have left
+      // some open without close-on-exec: an open file or directory there would reach into the sandbox), then joins the
+      // run's cgroup before it starts bwrap, so nothing the run forks escapes the limits.
+      const launcher = [
+        "/bin/bash",
+        "-c",
+        'for f in /proc/$$/fd/*; do n=${f##*/}; if [ "$n" -gt 4 ] 2>/dev/null; then eval "exec $n>&-"; fi; done; for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"',
+        "launcher",
+        ...(group?.procsFiles ?? []),
+        "--",
+      ];
       // Every bwrap argument — the environment with its secrets above all — goes through fd 4, never the command
       // line, which any user on the host can read in the process list.
       const { options, command } = this.#bwrapParts(spec);
-      const argv = [...join, ...prlimit, "--", bwrap, "--args", String(ARGS_FD), "--", ...command];
+      const argv = [...launcher, ...prlimit, "--", bwrap, "--args", String(ARGS_FD), "--", ...command];
       const result = await runProcess(argv, spec, filter, Buffer.from(`${options.join("\0")}\0`));
       const events = group?.events();
       const violations = [...result.violations];

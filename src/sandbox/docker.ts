@@ -264,6 +264,10 @@ export class DockerBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec): Promise<SandboxResult> {
+    if ((spec.hide ?? []).length > 0) {
+      // Fail closed: this backend cannot yet mask paths inside a mount, and exposing them is what policy refused.
+      throw new AegisError("EXECUTOR_REFUSED", `The mounts hold paths policy does not let this action see (${(spec.hide ?? []).slice(0, 3).join(", ")}${(spec.hide ?? []).length > 3 ? ", …" : ""}), and the docker backend cannot hide them yet; use bubblewrap or mount a narrower directory. Nothing ran.`);
+    }
     const docker = this.#docker;
     if (docker === undefined) throw new AegisError("EXECUTOR_REFUSED", "the docker CLI is not installed (Debian: apt-get install docker.io). Nothing ran.");
     if (spec.signal?.aborted === true) throw new AegisError("EXECUTOR_REFUSED", "the action was cancelled before it started; nothing ran");

@@ -7,10 +7,11 @@
  * ends. A backend that is unavailable or cannot enforce what is asked refuses;
  * nothing falls back to the host.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { AegisError } from "../errors.ts";
+import type { Action } from "../envelope/action.ts";
 import type { ExecutionRequest, Executor } from "../envelope/stages.ts";
 import type { ProcessRequest, ProcessResult, ToolOutput } from "../envelope/tool.ts";
 import { DEFAULT_OUTPUT_BYTES, DEFAULT_PROCESS_TIMEOUT_MS } from "../envelope/local-executor.ts";
@@ -23,6 +24,13 @@ export interface SandboxExecutorOptions {
   readonly dataDir: string;
   /** Limits applied to every process unless the request says otherwise. */
   readonly limits?: Partial<Omit<Limits, "timeoutMs" | "outputBytes">>;
+  /**
+   * Whether a path under a mount may be visible to this action (policy: not denied). Every path under every mount
+   * is checked before the run; what is refused is hidden (see SandboxSpec.hide). Without it, nothing is hidden.
+   */
+  readonly mayExpose?: (path: string, write: boolean, action: Action) => boolean;
+  /** Most entries checked under one run's mounts; a larger tree is refused (mount a narrower directory). */
+  readonly maxVettedEntries?: number;
   /** Told about every egress decision, with the action and skill it belongs to (the runtime audits them); awaited before the result returns. */
   readonly onEgress?: (event: EgressAuditEvent) => Promise<unknown>;
 }
@@ -37,6 +45,8 @@ export interface EgressAuditEvent {
 }
 
 export const DEFAULT_LIMITS = { memoryMb: 1024, pids: 256, fileSizeMb: 1024 } as const;
+
+const DEFAULT_MAX_VETTED = 50_000;
 
 /** Directories every program needs, already visible read-only: a program there needs no mount of its own. */
 const SYSTEM_PREFIXES = ["/usr/", "/bin/", "/sbin/", "/lib/", "/lib64/"];
@@ -74,6 +84,47 @@ export class SandboxExecutor implements Executor {
     return this.#checked;
   }
 
+  /**
+   * Walks every mount (without following links) and lists what must be hidden: paths policy denies to this action
+   * (a mount of a parent directory must not expose ~/.ssh or the profile below it), and sockets and devices (a
+   * read-only mount does not stop a connect()). A tree too large to check is refused rather than exposed unchecked.
+   */
+  #vet(mounts: readonly Mount[], action: Action): string[] {
+    const limit = this.#o.maxVettedEntries ?? DEFAULT_MAX_VETTED;
+    const hide: string[] = [];
+    let seen = 0;
+    for (const m of mounts) {
+      const stack = [m.host];
+      while (stack.length > 0) {
+        const dir = stack.pop() ?? "";
+        let entries;
+        try {
+          if (!lstatSync(dir).isDirectory()) continue;
+          entries = readdirSync(dir, { withFileTypes: true });
+        } catch {
+          continue;
+        }
+        for (const e of entries) {
+          seen += 1;
+          if (seen > limit) {
+            throw new AegisError("EXECUTOR_REFUSED", `${m.host} holds more than ${String(limit)} files and directories; every path under a mount is checked against policy before the sandbox may see it, so mount a narrower directory. Nothing ran.`);
+          }
+          const path = join(dir, e.name);
+          if (e.isSocket() || e.isFIFO() || e.isCharacterDevice() || e.isBlockDevice()) {
+            hide.push(path);
+            continue;
+          }
+          if (this.#o.mayExpose !== undefined && !this.#o.mayExpose(path, m.mode === "rw", action)) {
+            hide.push(path);
+            continue;
+          }
+          if (e.isDirectory()) stack.push(path);
+        }
+      }
+    }
+    return hide;
+  }
+
   async #run(p: ProcessRequest, req: ExecutionRequest, signal: AbortSignal): Promise<ProcessResult> {
     await this.#ready();
     const mounts: Mount[] = p.mounts.map((m) => ({ host: m.path, target: m.path, mode: m.rw ? "rw" : "ro" }));
@@ -83,6 +134,7 @@ export class SandboxExecutor implements Executor {
       // A program outside the system directories and the mounts: only the file itself becomes visible.
       mounts.push({ host: p.program, target: p.program, mode: "ro" });
     }
+    const hide = this.#vet(mounts, req.action);
     let proxy: EgressProxy | undefined;
     let proxyDir: string | undefined;
     const denied: string[] = [];
@@ -110,7 +162,7 @@ export class SandboxExecutor implements Executor {
         fileSizeMb: this.#o.limits?.fileSizeMb ?? DEFAULT_LIMITS.fileSizeMb,
         ...(this.#o.limits?.cpuSeconds !== undefined ? { cpuSeconds: this.#o.limits.cpuSeconds } : {}),
       };
-      const r = await this.#o.backend.run({ argv: [p.program, ...p.args], cwd: p.cwd, env: p.env, mounts, network, limits, signal });
+      const r = await this.#o.backend.run({ argv: [p.program, ...p.args], cwd: p.cwd, env: p.env, mounts, network, limits, signal, hide });
       // Egress decisions are on record before the result goes anywhere.
       await Promise.all(reported);
       const stats = proxy?.stats();

@@ -631,6 +631,10 @@ export class GVisorBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec): Promise<SandboxResult> {
+    if ((spec.hide ?? []).length > 0) {
+      // Fail closed: this backend cannot yet mask paths inside a mount, and exposing them is what policy refused.
+      throw new AegisError("EXECUTOR_REFUSED", `The mounts hold paths policy does not let this action see (${(spec.hide ?? []).slice(0, 3).join(", ")}${(spec.hide ?? []).length > 3 ? ", …" : ""}), and the gvisor backend cannot hide them yet; use bubblewrap or mount a narrower directory. Nothing ran.`);
+    }
     const runsc = this.#runsc;
     if (runsc === undefined || !existsSync(runsc)) throw new AegisError("EXECUTOR_REFUSED", `runsc (gVisor) is not installed${runsc === undefined ? "" : ` at ${runsc}`} (Debian: apt-get install runsc). Nothing ran.`);
     if (spec.argv.length === 0) throw new AegisError("EXECUTOR_REFUSED", "nothing to run: argv is empty");

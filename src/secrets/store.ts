@@ -520,6 +520,8 @@ function assertSecretValue(value: string): void {
   if (Buffer.byteLength(value, "utf8") > MAX_SECRET_BYTES) {
     throw new AegisError("USAGE", `The value is larger than ${MAX_SECRET_BYTES} bytes; a secret store is not the place for a whole file.`, { exitCode: EXIT.usage });
   }
+  // A NUL cannot be in an environment variable, and the sandbox passes its options NUL-separated.
+  if (value.includes("\0")) throw new AegisError("USAGE", "The value contains a NUL byte, which no environment variable can hold; nothing was stored. Store binary data base64-encoded.", { exitCode: EXIT.usage });
 }
 
 function normaliseRecipient(recipient: string): string {

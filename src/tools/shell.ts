@@ -142,6 +142,17 @@ export const shellExecTool = defineTool<z.infer<typeof ExecArgs>>({
     const cwd = resolveCwd(args, ctx.workspace);
     const files = ctx.scopes.filter((s) => (s.name === "files.read" || s.name === "files.write") && s.resource !== undefined);
     if (!files.some((s) => s.resource === cwd)) throw new Error(`the working directory changed since the decision (now ${cwd})`);
+    // A judged path swapped for a link while the call waited for approval would mount the link's target instead.
+    for (const s of files) {
+      const judgedPath = s.resource ?? "";
+      let now: string;
+      try {
+        now = realpathSync.native(judgedPath);
+      } catch {
+        throw new Error(`${judgedPath} no longer exists; nothing ran`);
+      }
+      if (now !== judgedPath) throw new Error(`${judgedPath} changed since the decision (it now leads to ${now}); nothing ran`);
+    }
     const now = realpathSync.native(bin);
     if (now !== bin) throw new Error(`program changed since the decision: judged ${bin}, now ${now}`);
     const hosts = new Set(judged("net.connect"));

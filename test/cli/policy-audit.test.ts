@@ -33,7 +33,7 @@ describe("aegisclaw policy", () => {
     assert.match(allow.stdout, /ALLOW.*\n.*files-read-workspace/);
     const ask = await runCli(["--home", home, "policy", "check", "--tool", "shell.exec", "--arg", "argv:=[\"ls\"]"]);
     assert.equal(ask.code, 3, ask.stderr);
-    const deny = await runCli(["--home", home, "policy", "check", "--tool", "files.read", "--arg", "path=/etc/shadow"]);
+    const deny = await runCli(["--home", home, "policy", "check", "--tool", "files.read", "--arg", "path=/etc/hostname"]);
     assert.equal(deny.code, 4);
     assert.match(deny.stdout, /default deny/);
   });

@@ -234,3 +234,21 @@ describe("streaming redaction", () => {
     assert.equal(stream.end().length, reach);
   });
 });
+
+describe("other encoders' spellings", () => {
+  const S = "s3cr/t+Key=9?&x y~(z)!'abcdefgh";
+  test("form encoding (URLSearchParams), RFC 3986 with / kept (Python quote), byte lists as 0x.. and \\x..", () => {
+    const bytes = Array.from(Buffer.from(S));
+    const forms = [
+      new URLSearchParams({ v: S }).toString().slice(2),
+      encodeURIComponent(S).replace(/%2F/g, "/"),
+      bytes.map((b) => `0x${b.toString(16).padStart(2, "0")}`).join(", "),
+      bytes.map((b) => `\\x${b.toString(16).padStart(2, "0")}`).join(""),
+    ];
+    for (const form of forms) {
+      const r = new KnownSecretRedactor().redact(`before ${form} after`, [S]);
+      assert.ok(r.count >= 1, form);
+      assert.ok(!r.text.includes(form.slice(3, 24)), `${form} → ${r.text}`);
+    }
+  });
+});

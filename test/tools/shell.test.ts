@@ -259,6 +259,17 @@ describe("shell.exec run", () => {
     await assert.rejects(run(args, ws, scopes), /working directory changed since the decision/);
   });
 
+  test("attack: a judged mount swapped for a link while the call waited is refused, not mounted", async (t) => {
+    const ws = tempDir(t);
+    mkdirSync(join(ws, "data"));
+    const elsewhere = tempDir(t);
+    const args = { argv: ["ls"], mounts: [{ path: join(ws, "data") }] };
+    const scopes = judge(args, ws);
+    rmSync(join(ws, "data"), { recursive: true });
+    symlinkSync(elsewhere, join(ws, "data"));
+    await assert.rejects(run(args, ws, scopes), /changed since the decision/);
+  });
+
   test("refuses when the judged program path became a symlink", async (t) => {
     const ws = tempDir(t);
     const prog = script(t, join(ws, "bin"), "prog", "echo judged");
