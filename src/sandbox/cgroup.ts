@@ -15,7 +15,7 @@
  * The child cgroup is created under this process's own, so the limits of
  * whatever runs us (a container, a systemd unit) still apply above ours.
  */
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export type CgroupMode = "v1" | "v2" | "none";
@@ -131,6 +131,13 @@ function sweepStale(parents: readonly string[]): void {
     }
     for (const entry of entries) {
       const dir = join(parent, entry);
+      // Empty and old: a fresh group is empty too until its launcher joins it (another AegisClaw process may be
+      // between those two steps right now), so only groups older than a minute are a crash's leftovers.
+      try {
+        if (Date.now() - statSync(dir).mtimeMs < STALE_AFTER_MS) continue;
+      } catch {
+        continue;
+      }
       if (read(join(dir, "cgroup.procs")).trim() !== "") continue;
       try {
         rmdirSync(dir);
@@ -140,6 +147,8 @@ function sweepStale(parents: readonly string[]): void {
     }
   }
 }
+
+const STALE_AFTER_MS = 60_000;
 
 /** Names of run cgroups start with this (see createRunCgroup's callers). */
 export const RUN_PREFIX = "aegisclaw-";
