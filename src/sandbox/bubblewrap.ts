@@ -29,6 +29,8 @@ export const EGRESS_SOCKET_IN_SANDBOX = "/run/aegisclaw/egress.sock";
 export const EGRESS_PORT_IN_SANDBOX = 3128;
 
 const SEARCH_PATH = ["/usr/bin", "/bin", "/usr/local/bin"];
+/** What the launcher prints when it cannot join the run's cgroup (then nothing ran). */
+const LAUNCHER_FAILED = "aegisclaw-launcher: cannot join the control group";
 /** The file descriptors bwrap reads its seccomp program and its arguments from. */
 const SECCOMP_FD = 3;
 const ARGS_FD = 4;
@@ -247,7 +249,10 @@ export class BubblewrapBackend implements SandboxBackend {
       const launcher = [
         "/bin/bash",
         "-c",
-        'for f in /proc/$$/fd/*; do n=${f##*/}; if [ "$n" -gt 4 ] 2>/dev/null; then eval "exec $n>&-"; fi; done; for f in "$@"; do [ "$f" = -- ] && break; echo $$ > "$f" || exit 125; shift; done; shift; exec "$@"',
+        'for f in /proc/$$/fd/*; do n=${f##*/}; if [ "$n" -gt 4 ] 2>/dev/null; then eval "exec $n>&-"; fi; done; ' +
+          'for f in "$@"; do [ "$f" = -- ] && break; echo $$ 2>/dev/null > "$f" || { echo "' +
+          LAUNCHER_FAILED +
+          ' $f" >&2; exit 125; }; shift; done; shift; exec "$@"',
         "launcher",
         ...(group?.procsFiles ?? []),
         "--",
@@ -261,7 +266,9 @@ export class BubblewrapBackend implements SandboxBackend {
       const violations = [...result.violations];
       if (events?.oomKilled) violations.push({ kind: "memory", message: `stopped: the memory limit of ${String(spec.limits.memoryMb)} MiB was exceeded` });
       if (events?.pidsLimitHit) violations.push({ kind: "pids", message: `the process limit of ${String(spec.limits.pids)} was reached; further forks were refused` });
-      if (result.exitCode === 125 && group !== undefined && result.stderr.length === 0) throw new AegisError("EXECUTOR_REFUSED", "could not place the sandbox in its control group; nothing ran");
+      if (result.exitCode === 125 && result.stderr.toString("utf8").startsWith(LAUNCHER_FAILED)) {
+        throw new AegisError("EXECUTOR_REFUSED", `could not place the sandbox in its control group (${result.stderr.toString("utf8").slice(LAUNCHER_FAILED.length).trim()}); nothing ran`);
+      }
       return { ...result, violations, backend: "bubblewrap" };
     } finally {
       group?.destroy();
