@@ -362,11 +362,12 @@ async function sandboxBench(dir: string): Promise<void> {
 
 const dir = mkdtempSync(join(tmpdir(), "aegisclaw-bench-"));
 try {
-  await sandboxBench(dir);
-  rows.push(...(await egressBench()));
+  // CPU-bound measurements first: the sandbox and egress runs leave processes and sockets winding down.
   policyBench();
   redactionBench();
   await sopsBench();
+  await sandboxBench(dir);
+  rows.push(...(await egressBench()));
   await envelopeBench(dir);
   await auditBench(dir);
   await verifyBench(dir);
