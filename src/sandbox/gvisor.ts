@@ -249,6 +249,16 @@ export function gvisorOciConfig(spec: SandboxSpec, context: GVisorBundleContext)
     if (m.target === "/" || m.target === "/proc" || m.target.startsWith("/proc/")) throw new AegisError("EXECUTOR_REFUSED", `a mount may not replace ${m.target} in the sandbox; nothing ran`);
     mounts.push({ destination: m.target, type: "bind", source: m.host, options: ["rbind", m.mode, "nosuid", "nodev"] });
   }
+  // What policy does not let the action see inside a mount: an empty read-only tmpfs over a directory, /dev/null over anything else.
+  for (const path of spec.hide ?? []) {
+    let dir: boolean;
+    try {
+      dir = lstatSync(path).isDirectory();
+    } catch {
+      continue;
+    }
+    mounts.push(dir ? { destination: path, type: "tmpfs", source: "tmpfs", options: ["ro", "nosuid", "nodev", "noexec", "size=4k"] } : { destination: path, type: "bind", source: "/dev/null", options: ["bind", "ro", "nosuid", "nodev"] });
+  }
   let argv = [...spec.argv];
   if (spec.network.mode === "proxy") {
     const { node, bridge } = context;
@@ -631,10 +641,6 @@ export class GVisorBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec): Promise<SandboxResult> {
-    if ((spec.hide ?? []).length > 0) {
-      // Fail closed: this backend cannot yet mask paths inside a mount, and exposing them is what policy refused.
-      throw new AegisError("EXECUTOR_REFUSED", `The mounts hold paths policy does not let this action see (${(spec.hide ?? []).slice(0, 3).join(", ")}${(spec.hide ?? []).length > 3 ? ", …" : ""}), and the gvisor backend cannot hide them yet; use bubblewrap or mount a narrower directory. Nothing ran.`);
-    }
     const runsc = this.#runsc;
     if (runsc === undefined || !existsSync(runsc)) throw new AegisError("EXECUTOR_REFUSED", `runsc (gVisor) is not installed${runsc === undefined ? "" : ` at ${runsc}`} (Debian: apt-get install runsc). Nothing ran.`);
     if (spec.argv.length === 0) throw new AegisError("EXECUTOR_REFUSED", "nothing to run: argv is empty");

@@ -142,6 +142,21 @@ describe("aegisclaw exec", { skip: bwrap.available ? false : `bubblewrap cannot 
     assert.match(r.stdout, /done/);
   });
 
+  test("attack: gVisor hides the same paths under a mounted parent", { skip: gvisor.available ? false : `gVisor cannot run here: ${gvisor.notes.join("; ")}` }, async (t) => {
+    const { home } = await profile(t);
+    const dir = tempDir(t);
+    mkdirSync(join(dir, ".ssh"));
+    writeFileSync(join(dir, ".ssh", "id_ed25519"), "SSH-KEY-MARKER");
+    writeFileSync(join(dir, ".env"), "ENV-MARKER=1");
+    writeFileSync(join(dir, "ok.txt"), "visible\n");
+    // As root, gVisor's Sentry runs as nobody: make the test files readable by it (see the gVisor test above).
+    for (const p of [dir, join(dir, ".ssh"), join(dir, ".ssh", "id_ed25519"), join(dir, ".env"), join(dir, "ok.txt")]) chmodSync(p, 0o755);
+    const r = await runCli(["--home", home, "exec", "--backend", "gvisor", "--mount", dir, "--", "sh", "-c", `cat ${dir}/ok.txt ${dir}/.env ${dir}/.ssh/id_ed25519 2>&1; echo done`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^visible$/m);
+    assert.doesNotMatch(r.stdout, /SSH-KEY-MARKER|ENV-MARKER/);
+  });
+
   test("attack: a mount too large to check (/) is refused, not exposed unchecked", async (t) => {
     const { home } = await profile(t);
     const r = await runCli(["--home", home, "exec", "--mount", "/", "--", "true"]);
