@@ -10,14 +10,15 @@
  * dies with its parent. Nothing of the host's home, `/run`, `/var/run`,
  * sockets or other processes is visible.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { chmodSync, existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { AegisError, errorMessage } from "../errors.ts";
-import type { BackendCapabilities, Mount, SandboxBackend, SandboxResult, SandboxSpec, Violation } from "./backend.ts";
+import type { BackendCapabilities, Mount, SandboxBackend, SandboxResult, SandboxSpec } from "./backend.ts";
 import { RUN_PREFIX, cgroupSupport, createRunCgroup, type CgroupSupport } from "./cgroup.ts";
+import { runBoundedProcess } from "./process.ts";
 import { bridgeScriptPath } from "./egress/index.ts";
 import { buildSeccompFilter, hostSeccompArch } from "./seccomp.ts";
 
@@ -261,7 +262,7 @@ export class BubblewrapBackend implements SandboxBackend {
       // line, which any user on the host can read in the process list.
       const { options, command } = this.#bwrapParts(spec);
       const argv = [...launcher, ...prlimit, "--", bwrap, "--args", String(ARGS_FD), "--", ...command];
-      const result = await runProcess(argv, spec, filter, Buffer.from(`${options.join("\0")}\0`));
+      const result = await runBoundedProcess(argv, spec, { fdInputs: [filter, Buffer.from(`${options.join("\0")}\0`)] });
       const events = group?.events();
       const violations = [...result.violations];
       if (events?.oomKilled) violations.push({ kind: "memory", message: `stopped: the memory limit of ${String(spec.limits.memoryMb)} MiB was exceeded` });
@@ -274,91 +275,4 @@ export class BubblewrapBackend implements SandboxBackend {
       group?.destroy();
     }
   }
-}
-
-interface RawResult {
-  exitCode: number;
-  signal: NodeJS.Signals | null;
-  stdout: Buffer;
-  stderr: Buffer;
-  droppedBytes: { stdout: number; stderr: number };
-  durationMs: number;
-  violations: Violation[];
-}
-
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9, SIGSEGV: 11, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGXCPU: 24, SIGXFSZ: 25, SIGSYS: 31 };
-
-/** Spawns `argv` in its own process group with the seccomp program on fd 3 and bwrap's arguments on fd 4; bounded output; killed at the deadline. */
-function runProcess(argv: readonly string[], spec: SandboxSpec, filter: Buffer, bwrapArgs: Buffer): Promise<RawResult> {
-  return new Promise((resolve, reject) => {
-    const started = performance.now();
-    const [file, ...rest] = argv;
-    if (file === undefined) {
-      reject(new Error("empty argv"));
-      return;
-    }
-    const child = spawn(file, rest, {
-      env: { PATH: "/usr/bin:/bin" },
-      stdio: [spec.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe", "pipe", "pipe"],
-      detached: true,
-    });
-    const violations: Violation[] = [];
-    const kept = { stdout: [] as Buffer[], stderr: [] as Buffer[] };
-    const size = { stdout: 0, stderr: 0 };
-    const dropped = { stdout: 0, stderr: 0 };
-    const limit = spec.limits.outputBytes;
-    const collect = (stream: "stdout" | "stderr") => (b: Buffer): void => {
-      const room = Math.max(0, limit - size[stream]);
-      const keep = b.subarray(0, room);
-      if (keep.length > 0) {
-        kept[stream].push(keep);
-        spec.onOutput?.(stream, keep);
-      }
-      size[stream] += keep.length;
-      dropped[stream] += b.length - keep.length;
-    };
-    child.stdout?.on("data", collect("stdout"));
-    child.stderr?.on("data", collect("stderr"));
-    // If bwrap exits before reading a whole pipe, the pipe breaks; its exit status says why, so the pipe error is not news.
-    for (const [fd, bytes] of [[SECCOMP_FD, filter], [ARGS_FD, bwrapArgs]] as const) {
-      const pipe = child.stdio[fd] as (NodeJS.WritableStream & NodeJS.EventEmitter) | null;
-      pipe?.on("error", () => undefined);
-      pipe?.end(bytes);
-    }
-    if (spec.stdin !== undefined) child.stdin?.end(spec.stdin);
-    const killTree = (): void => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    };
-    const timer = setTimeout(() => {
-      violations.push({ kind: "timeout", message: `stopped after the time limit of ${String(Math.round(spec.limits.timeoutMs / 100) / 10)} s` });
-      killTree();
-    }, spec.limits.timeoutMs);
-    const onAbort = (): void => {
-      violations.push({ kind: "signal", message: "stopped: the action was cancelled" });
-      killTree();
-    };
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
-    child.on("error", (err) => {
-      clearTimeout(timer);
-      reject(new AegisError("EXECUTOR_REFUSED", `cannot start the sandbox: ${err.message}`, { cause: err }));
-    });
-    child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      spec.signal?.removeEventListener("abort", onAbort);
-      if (dropped.stdout + dropped.stderr > 0) violations.push({ kind: "output-truncated", message: `output beyond ${String(limit)} bytes per stream was dropped (${String(dropped.stdout)} bytes of stdout, ${String(dropped.stderr)} of stderr)` });
-      resolve({
-        exitCode: code ?? 128 + (signal === null ? 0 : (SIGNAL_NUMBERS[signal] ?? 0)),
-        signal,
-        stdout: Buffer.concat(kept.stdout),
-        stderr: Buffer.concat(kept.stderr),
-        droppedBytes: dropped,
-        durationMs: performance.now() - started,
-        violations,
-      });
-    });
-  });
 }

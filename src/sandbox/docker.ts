@@ -29,7 +29,7 @@ import { join, posix } from "node:path";
 import { AegisError } from "../errors.ts";
 import { runScratchRoot, type BackendCapabilities, type Mount, type SandboxBackend, type SandboxResult, type SandboxSpec } from "./backend.ts";
 import { SANDBOX_UID } from "./bubblewrap.ts";
-import { runBoundedProcess } from "./gvisor.ts";
+import { runBoundedProcess } from "./process.ts";
 
 /** `name[:tag]@sha256:<64 hex>`, the name as Docker spells references (registry host[:port]/path). */
 const PINNED_IMAGE = /^[a-z0-9][a-z0-9._-]*(?::[0-9]+)?(?:\/[a-z0-9][a-z0-9._-]*)*(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?@sha256:[0-9a-f]{64}$/;
