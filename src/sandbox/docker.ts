@@ -24,7 +24,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { AegisError } from "../errors.ts";
 import { runScratchRoot, type BackendCapabilities, type Mount, type SandboxBackend, type SandboxResult, type SandboxSpec } from "./backend.ts";
@@ -196,6 +196,18 @@ export function dockerRunArgs(spec: SandboxSpec, options: DockerRunOptions): str
     checkMount(m);
     args.push("--volume", `${m.host}:${m.target}:${m.mode}`);
   }
+  // What policy does not let the action see inside a mount: an empty read-only tmpfs over a directory, /dev/null over anything else.
+  for (const path of spec.hide ?? []) {
+    if (path.includes(":") || path.includes(",")) throw new AegisError("EXECUTOR_REFUSED", `cannot hide ${JSON.stringify(path)} in a docker mount (":" or "," in the path); nothing ran`);
+    let dir: boolean;
+    try {
+      dir = lstatSync(path).isDirectory();
+    } catch {
+      continue;
+    }
+    if (dir) args.push("--tmpfs", `${path}:ro,noexec,nosuid,nodev,size=4k`);
+    else args.push("--volume", `/dev/null:${path}:ro`);
+  }
   args.push("--workdir", spec.cwd, "--env-file", options.envFile, options.image, ...spec.argv);
   return args;
 }
@@ -264,10 +276,6 @@ export class DockerBackend implements SandboxBackend {
   }
 
   async run(spec: SandboxSpec): Promise<SandboxResult> {
-    if ((spec.hide ?? []).length > 0) {
-      // Fail closed: this backend cannot yet mask paths inside a mount, and exposing them is what policy refused.
-      throw new AegisError("EXECUTOR_REFUSED", `The mounts hold paths policy does not let this action see (${(spec.hide ?? []).slice(0, 3).join(", ")}${(spec.hide ?? []).length > 3 ? ", …" : ""}), and the docker backend cannot hide them yet; use bubblewrap or mount a narrower directory. Nothing ran.`);
-    }
     const docker = this.#docker;
     if (docker === undefined) throw new AegisError("EXECUTOR_REFUSED", "the docker CLI is not installed (Debian: apt-get install docker.io). Nothing ran.");
     if (spec.signal?.aborted === true) throw new AegisError("EXECUTOR_REFUSED", "the action was cancelled before it started; nothing ran");

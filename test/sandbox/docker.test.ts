@@ -5,7 +5,7 @@
  * Runs need an engine; without one they are skipped with the reason.
  */
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -42,6 +42,18 @@ function refused(fn: () => unknown, pattern: RegExp): void {
 }
 
 describe("dockerRunArgs", () => {
+  test("hides what the executor lists: an empty read-only tmpfs over a directory, /dev/null over a file", () => {
+    const dir = mkdtempSync(join(scratch, "hide-"));
+    mkdirSync(join(dir, ".ssh"));
+    writeFileSync(join(dir, ".env"), "X=1");
+    const args = dockerRunArgs(spec({ mounts: [{ host: dir, target: dir, mode: "ro" }], hide: [join(dir, ".ssh"), join(dir, ".env"), join(dir, "gone")] }), RUN);
+    assert.deepEqual(valuesOf(args, "--tmpfs").filter((v) => v.startsWith(dir)), [`${join(dir, ".ssh")}:ro,noexec,nosuid,nodev,size=4k`]);
+    assert.ok(valuesOf(args, "--volume").includes(`/dev/null:${join(dir, ".env")}:ro`));
+    // Masks come after the mount they mask (docker applies volumes before tmpfs; both after the bind).
+    assert.ok(args.indexOf(`${dir}:${dir}:ro`) < args.indexOf(`/dev/null:${join(dir, ".env")}:ro`));
+    refused(() => dockerRunArgs(spec({ hide: ["/srv/work/a:b"] }), RUN), /cannot hide/);
+  });
+
   test("carries every hardening flag", () => {
     const args = dockerRunArgs(spec(), RUN);
     assert.equal(args[0], "run");
