@@ -22,7 +22,7 @@ import { defineTool } from "../src/envelope/tool.ts";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { KnownSecretRedactor, OutputRedactor } from "../src/guard/redact.ts";
 import { BubblewrapBackend } from "../src/sandbox/bubblewrap.ts";
-import { egressBench } from "./egress.ts";
+import { egressBench, type EgressBenchRow as BenchRow } from "./egress.ts";
 import { ALL_DETECTORS } from "../src/guard/detectors/index.ts";
 import { decryptSopsFile, encryptSopsFile } from "../src/secrets/sops/index.ts";
 import { ALNUM, Rng, mixedText } from "../test/guard/detectors/corpus.ts";
@@ -30,15 +30,8 @@ import { parsePolicy } from "../src/policy/load.ts";
 import { parseScope } from "../src/policy/scope.ts";
 import type { PolicyRequest } from "../src/policy/engine.ts";
 
-interface Row {
-  readonly what: string;
-  readonly value: string;
-  readonly baseline: string;
-  readonly ratio: string;
-  readonly goal: string;
-  readonly met: boolean;
-}
-const rows: Row[] = [];
+// One row shape for every benchmark (defined with the egress rows, which bench/egress.ts also prints alone).
+const rows: BenchRow[] = [];
 const raw: Record<string, number> = {};
 
 function percentile(samples: number[], p: number): number {

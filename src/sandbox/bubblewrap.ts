@@ -19,15 +19,11 @@ import { AegisError, errorMessage } from "../errors.ts";
 import type { BackendCapabilities, Mount, SandboxBackend, SandboxResult, SandboxSpec } from "./backend.ts";
 import { RUN_PREFIX, cgroupSupport, createRunCgroup, type CgroupSupport } from "./cgroup.ts";
 import { runBoundedProcess } from "./process.ts";
+import { EGRESS_PORT_IN_SANDBOX, EGRESS_SOCKET_IN_SANDBOX, HOST_ETC, MERGED_USR_LINKS, SANDBOX_UID, SYNTHETIC_ETC } from "./layout.ts";
 import { bridgeScriptPath } from "./egress/index.ts";
 import { buildSeccompFilter, hostSeccompArch } from "./seccomp.ts";
 
-/** The uid/gid tools run as inside the sandbox. */
-export const SANDBOX_UID = 1000;
-/** Where the egress proxy's socket appears inside the sandbox. */
-export const EGRESS_SOCKET_IN_SANDBOX = "/run/aegisclaw/egress.sock";
-/** The loopback port the bridge listens on inside the sandbox. */
-export const EGRESS_PORT_IN_SANDBOX = 3128;
+export { EGRESS_PORT_IN_SANDBOX, EGRESS_SOCKET_IN_SANDBOX, SANDBOX_UID } from "./layout.ts";
 
 const SEARCH_PATH = ["/usr/bin", "/bin", "/usr/local/bin"];
 /** What the launcher prints when it cannot join the run's cgroup (then nothing ran). */
@@ -51,16 +47,10 @@ function findProgram(name: string): string | undefined {
 let etcDir: string | undefined;
 function sandboxEtc(): string {
   if (etcDir !== undefined && existsSync(etcDir)) return etcDir;
-  const files: Record<string, string> = {
-    passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${String(SANDBOX_UID)}:${String(SANDBOX_UID)}:AegisClaw sandbox:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
-    group: `root:x:0:\nsandbox:x:${String(SANDBOX_UID)}:\nnogroup:x:65534:\n`,
-    hosts: "127.0.0.1 localhost\n::1 localhost\n",
-    "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
-  };
   const dir = mkdtempSync(join(tmpdir(), "aegisclaw-sandbox-etc-"));
   // Readable by whoever the sandbox's user maps to, whatever this process's umask (the CLI runs with 077).
   chmodSync(dir, 0o755);
-  for (const [name, text] of Object.entries(files)) {
+  for (const [name, text] of Object.entries(SYNTHETIC_ETC)) {
     writeFileSync(join(dir, name), text, { mode: 0o644 });
     chmodSync(join(dir, name), 0o644);
   }
@@ -74,7 +64,7 @@ function sandboxEtc(): string {
 /** Binds for the system: `/usr` read-only, the merged-usr links, and the few `/etc` entries programs need. */
 function systemArgs(etc: string): string[] {
   const args = ["--ro-bind", "/usr", "/usr"];
-  for (const link of ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]) {
+  for (const link of MERGED_USR_LINKS) {
     const host = `/${link}`;
     if (!existsSync(host)) continue;
     let real: string;
@@ -86,10 +76,10 @@ function systemArgs(etc: string): string[] {
     if (real.startsWith("/usr/")) args.push("--symlink", `usr/${real.slice("/usr/".length)}`, host);
     else args.push("--ro-bind", host, host);
   }
-  for (const path of ["/etc/ssl", "/etc/ca-certificates", "/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime"]) {
+  for (const path of HOST_ETC) {
     if (existsSync(path)) args.push("--ro-bind", path, path);
   }
-  for (const name of ["passwd", "group", "hosts", "nsswitch.conf"]) args.push("--ro-bind", join(etc, name), `/etc/${name}`);
+  for (const name of Object.keys(SYNTHETIC_ETC)) args.push("--ro-bind", join(etc, name), `/etc/${name}`);
   return args;
 }
 

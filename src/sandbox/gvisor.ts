@@ -57,7 +57,7 @@ import { AegisError, errorMessage } from "../errors.ts";
 import { tmpdir } from "node:os";
 import { runBoundedProcess } from "./process.ts";
 import { runScratchRoot, type BackendCapabilities, type SandboxBackend, type SandboxResult, type SandboxSpec } from "./backend.ts";
-import { EGRESS_PORT_IN_SANDBOX, EGRESS_SOCKET_IN_SANDBOX, SANDBOX_UID } from "./bubblewrap.ts";
+import { EGRESS_PORT_IN_SANDBOX, EGRESS_SOCKET_IN_SANDBOX, HOST_ETC, MERGED_USR_LINKS, SANDBOX_UID, SYNTHETIC_ETC } from "./layout.ts";
 import { cgroupSupport, createRunCgroup, type CgroupSupport } from "./cgroup.ts";
 import { bridgeScriptPath } from "./egress/index.ts";
 import { DENIED_SYSCALLS } from "./seccomp.ts";
@@ -181,15 +181,6 @@ export function gvisorSeccompProfile(): { readonly profile: OciSeccomp; readonly
 // The bundle.
 // ---------------------------------------------------------------------------
 
-/** Host `/etc` entries programs need (certificates, alternatives, the loader cache, the time zone). */
-const HOST_ETC = ["/etc/ssl", "/etc/ca-certificates", "/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime"];
-const MERGED_USR_LINKS = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
-const SYNTHETIC_ETC: Readonly<Record<string, string>> = {
-  passwd: `root:x:0:0:root:/root:/usr/sbin/nologin\nsandbox:x:${SANDBOX_UID}:${SANDBOX_UID}:AegisClaw sandbox:/tmp:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n`,
-  group: `root:x:0:\nsandbox:x:${SANDBOX_UID}:\nnogroup:x:65534:\n`,
-  hosts: "127.0.0.1 localhost\n::1 localhost\n",
-  "nsswitch.conf": "passwd: files\ngroup: files\nhosts: files dns\n",
-};
 const DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
 const NOFILE = { soft: 1024, hard: 4096 } as const;
 
