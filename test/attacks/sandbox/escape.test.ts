@@ -13,14 +13,13 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { chmodSync, existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Limits, Mount, SandboxResult, SandboxSpec } from "../../../src/sandbox/backend.ts";
+import type { Limits } from "../../../src/sandbox/backend.ts";
 import { BubblewrapBackend, SANDBOX_UID } from "../../../src/sandbox/bubblewrap.ts";
 import { buildSeccompFilter } from "../../../src/sandbox/seccomp.ts";
+import { escapeHost, sandboxRunner } from "./fixture.ts";
 
 const backend = new BubblewrapBackend();
 const caps = await backend.detect();
@@ -28,54 +27,16 @@ const skip = caps.available ? false : `bubblewrap cannot run here: ${caps.notes.
 const isRoot = process.getuid?.() === 0;
 
 /** A private scratch area outside anything mounted: host files the sandbox must never see. */
-const base = mkdtempSync("/tmp/aegisclaw-escape-");
-chmodSync(base, 0o755);
-const hostSecretDir = join(base, "host-home", ".ssh");
-const profileDir = join(base, "profile");
-const workspace = join(base, "workspace");
-const MARKER = `host-secret-${randomBytes(8).toString("hex")}`;
-let hostServer: Server;
-let hostPort = 0;
+const host = escapeHost("aegisclaw-escape-");
+const { base, hostSecretDir, profileDir, workspace, marker: MARKER } = host;
 
-before(async () => {
-  mkdirSync(hostSecretDir, { recursive: true });
-  writeFileSync(join(hostSecretDir, "id_ed25519"), MARKER);
-  mkdirSync(profileDir, { recursive: true });
-  writeFileSync(join(profileDir, "secrets.enc.yaml"), MARKER);
-  mkdirSync(workspace, { recursive: true });
-  chmodSync(workspace, 0o777);
-  writeFileSync(join(workspace, "notes.txt"), "workspace file\n");
-  // Planted by an earlier, compromised step: links from the workspace to host secrets.
-  symlinkSync(join(hostSecretDir, "id_ed25519"), join(workspace, "key-link"));
-  symlinkSync("/etc/shadow", join(workspace, "shadow-link"));
-  symlinkSync(profileDir, join(workspace, "profile-link"));
-  hostServer = createServer((_req, res) => res.end(MARKER));
-  await new Promise<void>((resolve) => hostServer.listen(0, "127.0.0.1", resolve));
-  hostPort = (hostServer.address() as AddressInfo).port;
-});
-
+before(() => host.setUp());
 after(() => {
-  hostServer.close();
-  rmSync(base, { recursive: true, force: true });
+  host.tearDown();
 });
 
 const LIMITS: Limits = { timeoutMs: 15_000, outputBytes: 1 << 20, memoryMb: 512, pids: 128 };
-
-function spec(argv: string[], extra: Partial<SandboxSpec> = {}): SandboxSpec {
-  const mounts: Mount[] = [{ host: workspace, target: workspace, mode: "ro" }];
-  return { argv, cwd: workspace, env: { PATH: "/usr/bin:/bin" }, mounts, network: { mode: "none" }, limits: LIMITS, ...extra };
-}
-
-async function sh(script: string, extra: Partial<SandboxSpec> = {}): Promise<SandboxResult & { out: string; err: string }> {
-  const r = await backend.run(spec(["/bin/sh", "-c", script], extra));
-  return { ...r, out: r.stdout.toString("utf8"), err: r.stderr.toString("utf8") };
-}
-
-/** Runs perl inside: `syscall` reaches any system call, `$!+0` is the errno. */
-async function perl(code: string, extra: Partial<SandboxSpec> = {}): Promise<string> {
-  const r = await backend.run(spec(["/usr/bin/perl", "-e", code], extra));
-  return r.stdout.toString("utf8") + r.stderr.toString("utf8");
-}
+const { spec, sh, perl } = sandboxRunner(backend, workspace, LIMITS);
 
 describe("sandbox escape attempts (bubblewrap)", { skip }, () => {
   describe("host files", () => {
@@ -153,7 +114,7 @@ describe("sandbox escape attempts (bubblewrap)", { skip }, () => {
 
   describe("network", () => {
     test("12. the host's loopback server is unreachable directly", async () => {
-      const out = await perl(`use IO::Socket::INET; my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => ${String(hostPort)}, Timeout => 2); print $s ? "CONNECTED" : "failed: $!";`);
+      const out = await perl(`use IO::Socket::INET; my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => ${String(host.port())}, Timeout => 2); print $s ? "CONNECTED" : "failed: $!";`);
       assert.doesNotMatch(out, /CONNECTED/);
       assert.match(out, /failed/);
     });
@@ -165,7 +126,7 @@ describe("sandbox escape attempts (bubblewrap)", { skip }, () => {
     });
 
     test("14. curl ignoring any proxy reaches nothing (no DNS, no route)", async () => {
-      const r = await sh(`curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:${String(hostPort)}/ 2>&1; curl -sS --noproxy '*' --max-time 3 http://localhost:${String(hostPort)}/ 2>&1; echo rc=$?`);
+      const r = await sh(`curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:${String(host.port())}/ 2>&1; curl -sS --noproxy '*' --max-time 3 http://localhost:${String(host.port())}/ 2>&1; echo rc=$?`);
       assert.doesNotMatch(r.out, new RegExp(MARKER));
     });
 
@@ -330,7 +291,7 @@ describe("sandbox escape attempts (bubblewrap)", { skip }, () => {
     });
 
     test("42. unprivileged: host files, the loopback server and user namespaces stay out of reach", async () => {
-      const out = await unprivileged(`cat /etc/shadow ${hostSecretDir}/id_ed25519 2>&1; curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:${String(hostPort)}/ 2>&1; unshare -U true 2>&1; echo done`);
+      const out = await unprivileged(`cat /etc/shadow ${hostSecretDir}/id_ed25519 2>&1; curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:${String(host.port())}/ 2>&1; unshare -U true 2>&1; echo done`);
       assert.doesNotMatch(out, new RegExp(MARKER));
       assert.doesNotMatch(out, /root:/);
       assert.match(out, /unshare failed|Operation not permitted/);

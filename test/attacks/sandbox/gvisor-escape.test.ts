@@ -19,18 +19,17 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import type { Limits, Mount, SandboxResult, SandboxSpec } from "../../../src/sandbox/backend.ts";
+import type { Limits } from "../../../src/sandbox/backend.ts";
 import { cgroupSupport } from "../../../src/sandbox/cgroup.ts";
 import { GVisorBackend } from "../../../src/sandbox/gvisor.ts";
+import { escapeHost, sandboxRunner } from "./fixture.ts";
 
 /** A private scratch area outside anything mounted: host files the sandbox must never see. */
-const base = mkdtempSync("/tmp/aegisclaw-gvisor-escape-");
-chmodSync(base, 0o755);
+const host = escapeHost("aegisclaw-gvisor-escape-");
+const { base, hostSecretDir, profileDir, workspace, marker: MARKER } = host;
 const runs = join(base, "runs");
 mkdirSync(runs, { mode: 0o700 });
 const backend = new GVisorBackend({ workDir: runs });
@@ -38,52 +37,13 @@ const caps = await backend.detect();
 const skip = caps.available ? false : `runsc cannot run here: ${caps.notes.join("; ")}`;
 const isRoot = process.getuid?.() === 0;
 
-const hostSecretDir = join(base, "host-home", ".ssh");
-const profileDir = join(base, "profile");
-const workspace = join(base, "workspace");
-const MARKER = `host-secret-${randomBytes(8).toString("hex")}`;
-let hostServer: Server;
-let hostPort = 0;
-
-before(async () => {
-  mkdirSync(hostSecretDir, { recursive: true });
-  writeFileSync(join(hostSecretDir, "id_ed25519"), MARKER);
-  mkdirSync(profileDir, { recursive: true });
-  writeFileSync(join(profileDir, "secrets.enc.yaml"), MARKER);
-  mkdirSync(workspace, { recursive: true });
-  chmodSync(workspace, 0o777);
-  writeFileSync(join(workspace, "notes.txt"), "workspace file\n");
-  // Planted by an earlier, compromised step: links from the workspace to host secrets.
-  symlinkSync(join(hostSecretDir, "id_ed25519"), join(workspace, "key-link"));
-  symlinkSync("/etc/shadow", join(workspace, "shadow-link"));
-  symlinkSync(profileDir, join(workspace, "profile-link"));
-  hostServer = createServer((_req, res) => res.end(MARKER));
-  await new Promise<void>((resolve) => hostServer.listen(0, "127.0.0.1", resolve));
-  hostPort = (hostServer.address() as AddressInfo).port;
-});
-
+before(() => host.setUp());
 after(() => {
-  hostServer.close();
-  rmSync(base, { recursive: true, force: true });
+  host.tearDown();
 });
 
 const LIMITS: Limits = { timeoutMs: 20_000, outputBytes: 1 << 20, memoryMb: 512, pids: 128 };
-
-function spec(argv: string[], extra: Partial<SandboxSpec> = {}): SandboxSpec {
-  const mounts: Mount[] = [{ host: workspace, target: workspace, mode: "ro" }];
-  return { argv, cwd: workspace, env: { PATH: "/usr/bin:/bin" }, mounts, network: { mode: "none" }, limits: LIMITS, ...extra };
-}
-
-async function sh(script: string, extra: Partial<SandboxSpec> = {}): Promise<SandboxResult & { out: string; err: string }> {
-  const r = await backend.run(spec(["/bin/sh", "-c", script], extra));
-  return { ...r, out: r.stdout.toString("utf8"), err: r.stderr.toString("utf8") };
-}
-
-/** Runs perl inside: `syscall` reaches any system call, `$!+0` is the errno. */
-async function perl(code: string, extra: Partial<SandboxSpec> = {}): Promise<string> {
-  const r = await backend.run(spec(["/usr/bin/perl", "-e", code], extra));
-  return r.stdout.toString("utf8") + r.stderr.toString("utf8");
-}
+const { spec, sh, perl } = sandboxRunner(backend, workspace, LIMITS);
 
 describe("sandbox escape attempts (gvisor)", { skip }, () => {
   describe("host files", () => {
@@ -160,13 +120,13 @@ describe("sandbox escape attempts (gvisor)", { skip }, () => {
 
   describe("network", () => {
     test("11. the host's loopback server is unreachable directly", async () => {
-      const out = await perl(`use IO::Socket::INET; my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => ${hostPort}, Timeout => 2); print $s ? "CONNECTED" : "failed: $!";`);
+      const out = await perl(`use IO::Socket::INET; my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1", PeerPort => ${host.port()}, Timeout => 2); print $s ? "CONNECTED" : "failed: $!";`);
       assert.doesNotMatch(out, /CONNECTED/);
       assert.match(out, /failed/);
     });
 
     test("12. curl ignoring any proxy reaches nothing; the only interface is loopback", async () => {
-      const r = await sh(`curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:${hostPort}/ 2>&1; curl -sS --noproxy '*' --max-time 3 http://localhost:${hostPort}/ 2>&1; cat /proc/net/dev; echo rc=$?`);
+      const r = await sh(`curl -sS --noproxy '*' --max-time 3 http://127.0.0.1:${host.port()}/ 2>&1; curl -sS --noproxy '*' --max-time 3 http://localhost:${host.port()}/ 2>&1; cat /proc/net/dev; echo rc=$?`);
       assert.doesNotMatch(r.out, new RegExp(MARKER));
       assert.doesNotMatch(r.out, /eth|ens|wlan|veth|tap/);
       assert.match(r.out, /\blo:/);
@@ -345,7 +305,7 @@ process.stdout.write(r.stdout.toString() + r.stderr.toString());
 
     test("38. rootless: host files, the loopback server and user namespaces stay out of reach; forks are bounded", async () => {
       const out = await unprivileged(
-        `cat /etc/shadow ${hostSecretDir}/id_ed25519 2>&1; curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:${hostPort}/ 2>&1; unshare -U true 2>&1; perl -e 'my $n = 0; for (1..200) { my $p = fork(); if (!defined $p) { print "fork failed after $n\\n"; last } if (!$p) { sleep 2; exit } $n++ }'; echo done`,
+        `cat /etc/shadow ${hostSecretDir}/id_ed25519 2>&1; curl -sS --noproxy '*' --max-time 2 http://127.0.0.1:${host.port()}/ 2>&1; unshare -U true 2>&1; perl -e 'my $n = 0; for (1..200) { my $p = fork(); if (!defined $p) { print "fork failed after $n\\n"; last } if (!$p) { sleep 2; exit } $n++ }'; echo done`,
         { pids: 24 },
       );
       assert.doesNotMatch(out, new RegExp(MARKER));
