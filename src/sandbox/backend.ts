@@ -7,9 +7,6 @@
  * machine without cgroup control is a refusal, not a run without the limit.
  */
 
-import { tmpdir } from "node:os";
-import { isMemoryFileSystem } from "../secrets/broker.ts";
-
 export type BackendName = "bubblewrap" | "gvisor" | "docker";
 
 /** A host path made visible inside the sandbox. */
@@ -110,11 +107,3 @@ export interface SandboxBackend {
   run(spec: SandboxSpec): Promise<SandboxResult>;
 }
 
-/**
- * Where a backend may put per-run files that can hold secrets (an OCI
- * config.json with the environment, a Docker env-file): a memory-backed file
- * system when there is one, so they never reach a disk.
- */
-export function runScratchRoot(): string {
-  return isMemoryFileSystem("/dev/shm") ? "/dev/shm" : tmpdir();
-}

@@ -27,7 +27,8 @@ import { randomUUID } from "node:crypto";
 import { existsSync, lstatSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join, posix } from "node:path";
 import { AegisError } from "../errors.ts";
-import { runScratchRoot, type BackendCapabilities, type Mount, type SandboxBackend, type SandboxResult, type SandboxSpec } from "./backend.ts";
+import { runScratchRoot } from "./layout.ts";
+import type { BackendCapabilities, Mount, SandboxBackend, SandboxResult, SandboxSpec } from "./backend.ts";
 import { SANDBOX_UID } from "./bubblewrap.ts";
 import { runBoundedProcess } from "./process.ts";
 

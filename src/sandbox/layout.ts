@@ -4,6 +4,16 @@
  * host `/etc` entries programs need, the merged-usr links, and where the
  * egress bridge listens.
  */
+import { tmpdir } from "node:os";
+import { memoryBackedDir } from "../secrets/memfs.ts";
+
+/**
+ * Where a backend puts per-run files that can hold secrets (an OCI config.json with the environment, a Docker
+ * env-file): a memory-backed directory when there is one (see secrets/memfs.ts), else the temporary directory.
+ */
+export function runScratchRoot(): string {
+  return memoryBackedDir() ?? tmpdir();
+}
 
 /** The uid/gid tools run as inside the sandbox. */
 export const SANDBOX_UID = 1000;

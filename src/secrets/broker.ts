@@ -23,13 +23,16 @@
  * a tool was never given must not leak either (a tool could read it from a
  * file it should not have reached).
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, statfsSync, writeSync, type Stats } from "node:fs";
+import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, rmSync, statSync, writeSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { AegisError, errorMessage } from "../errors.ts";
 import type { Action } from "../envelope/action.ts";
+import { isMemoryFileSystem, memoryBackedDir } from "./memfs.ts";
 import { NO_SECRETS, type IssuedSecrets, type SecretBroker } from "../envelope/stages.ts";
 import type { AnyTool } from "../envelope/tool.ts";
 import type { SecretStore } from "./store.ts";
+
+export { isMemoryFileSystem } from "./memfs.ts";
 
 export type SecretDelivery = "env" | "file";
 
@@ -63,24 +66,6 @@ export interface StoreSecretBrokerOptions {
   readonly fileRoot?: string;
 }
 
-const TMPFS_MAGIC = 0x01021994;
-const RAMFS_MAGIC = 0x858458f6;
-
-/** Whether `dir` is on a memory-backed file system (secret files must never reach a disk). */
-export function isMemoryFileSystem(dir: string): boolean {
-  try {
-    const type = statfsSync(dir).type;
-    return type === TMPFS_MAGIC || type === RAMFS_MAGIC;
-  } catch {
-    return false;
-  }
-}
-
-function defaultFileRoot(): string | undefined {
-  const candidates = ["/dev/shm", process.env.XDG_RUNTIME_DIR].filter((d): d is string => d !== undefined && d !== "");
-  return candidates.find(isMemoryFileSystem);
-}
-
 function fingerprint(st: Stats): string {
   return `${String(st.ino)}:${String(st.size)}:${String(st.mtimeMs)}:${String(st.ctimeMs)}`;
 }
@@ -100,7 +85,7 @@ export class StoreSecretBroker implements SecretBroker {
   static async create(options: StoreSecretBrokerOptions): Promise<StoreSecretBroker> {
     const broker = new StoreSecretBroker(options);
     await broker.#refresh();
-    const root = options.fileRoot ?? defaultFileRoot();
+    const root = options.fileRoot ?? memoryBackedDir();
     if (root !== undefined) sweepStale(userDir(root));
     return broker;
   }
@@ -167,7 +152,7 @@ export class StoreSecretBroker implements SecretBroker {
 
   /** A fresh 0700 directory for this action's files, on tmpfs, or a refusal: secret files never go to disk. */
   #actionDir(actionId: string): string {
-    const root = this.#o.fileRoot ?? defaultFileRoot();
+    const root = this.#o.fileRoot ?? memoryBackedDir();
     if (root === undefined || !isMemoryFileSystem(root)) {
       throw new AegisError(
         "EXECUTOR_REFUSED",
