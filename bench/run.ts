@@ -22,6 +22,7 @@ import { defineTool } from "../src/envelope/tool.ts";
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
 import { KnownSecretRedactor, OutputRedactor } from "../src/guard/redact.ts";
 import { BubblewrapBackend } from "../src/sandbox/bubblewrap.ts";
+import { GVisorBackend } from "../src/sandbox/gvisor.ts";
 import { egressBench, type EgressBenchRow as BenchRow } from "./egress.ts";
 import { ALL_DETECTORS } from "../src/guard/detectors/index.ts";
 import { decryptSopsFile, encryptSopsFile } from "../src/secrets/sops/index.ts";
@@ -317,8 +318,24 @@ async function sopsBench(): Promise<void> {
   rows.push({ what: "SOPS decrypt + MAC verify, 500 keys (age X25519), p50", value: `${p50.toFixed(1)} ms`, baseline: `AES-GCM of 500 values alone ${percentile(base, 50).toFixed(2)} ms`, ratio: `${(p50 / Math.max(percentile(base, 50), 0.001)).toFixed(0)}×`, goal: "-", met: true });
 }
 
+// --- 7b. gVisor start: /bin/true under runsc vs a bare spawn (DESIGN.md has no goal for it; the figure is for choosing)
+async function gvisorBench(dir: string): Promise<void> {
+  const backend = new GVisorBackend();
+  const caps = await backend.detect();
+  if (!caps.available) {
+    rows.push({ what: "gVisor start-to-exit of /bin/true", value: "skipped", baseline: caps.notes.join("; "), ratio: "-", goal: "-", met: true });
+    return;
+  }
+  const spec = { argv: ["/bin/true"], cwd: dir, env: {}, mounts: [], network: { mode: "none" as const }, limits: { timeoutMs: 20_000, outputBytes: 65_536, memoryMb: 256, pids: 64 } };
+  const bare = await timeEachAsync(10, () => new Promise<void>((resolve) => spawn("/bin/true").on("close", () => { resolve(); })));
+  const boxed = await timeEachAsync(10, () => backend.run(spec));
+  raw.gvisor_start_p50_ms = percentile(boxed, 50) / 1000;
+  rows.push({ what: "gVisor (runsc, ptrace) start-to-exit of /bin/true, p50", value: fmtUs(percentile(boxed, 50)), baseline: `bare spawn ${fmtUs(percentile(bare, 50))}`, ratio: `+${((percentile(boxed, 50) - percentile(bare, 50)) / 1000).toFixed(0)} ms`, goal: "-", met: true });
+}
+
 // --- 7. Sandbox start: bubblewrap /bin/true vs a bare spawn of it --------------------------
 async function sandboxBench(dir: string): Promise<void> {
+  await gvisorBench(dir);
   const backend = new BubblewrapBackend();
   const caps = await backend.detect();
   if (!caps.available) {

@@ -82,6 +82,9 @@ describe("aegisclaw exec", { skip: bwrap.available ? false : `bubblewrap cannot 
     assert.equal(egress.length, 1, logs.stdout);
     assert.match(egress[0] ?? "", /"decision":"deny"/);
     assert.match(egress[0] ?? "", /evil\.example:80/);
+    // The outcome record carries the proxy's byte counts and the refused host.
+    const outcome = logs.stdout.split("\n").filter((l) => l.includes('"kind":"outcome"')).at(-1) ?? "";
+    assert.match(outcome, /"egress":\{"bytesUp":\d+,"bytesDown":\d+,"denied":\["evil\.example:80"\]\}/);
   });
 
   test("a policy that asks, with no terminal to ask on, means no", async (t) => {
