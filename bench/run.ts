@@ -319,14 +319,14 @@ async function sopsBench(): Promise<void> {
 }
 
 // --- 7b. gVisor start: /bin/true under runsc vs a bare spawn (DESIGN.md has no goal for it; the figure is for choosing)
-async function gvisorBench(dir: string): Promise<void> {
+async function gvisorBench(): Promise<void> {
   const backend = new GVisorBackend();
   const caps = await backend.detect();
   if (!caps.available) {
     rows.push({ what: "gVisor start-to-exit of /bin/true", value: "skipped", baseline: caps.notes.join("; "), ratio: "-", goal: "-", met: true });
     return;
   }
-  const spec = { argv: ["/bin/true"], cwd: dir, env: {}, mounts: [], network: { mode: "none" as const }, limits: { timeoutMs: 20_000, outputBytes: 65_536, memoryMb: 256, pids: 64 } };
+  const spec = { argv: ["/bin/true"], cwd: "/", env: {}, mounts: [], network: { mode: "none" as const }, limits: { timeoutMs: 20_000, outputBytes: 65_536, memoryMb: 256, pids: 64 } };
   const bare = await timeEachAsync(10, () => new Promise<void>((resolve) => spawn("/bin/true").on("close", () => { resolve(); })));
   const boxed = await timeEachAsync(10, () => backend.run(spec));
   raw.gvisor_start_p50_ms = percentile(boxed, 50) / 1000;
@@ -335,7 +335,7 @@ async function gvisorBench(dir: string): Promise<void> {
 
 // --- 7. Sandbox start: bubblewrap /bin/true vs a bare spawn of it --------------------------
 async function sandboxBench(dir: string): Promise<void> {
-  await gvisorBench(dir);
+  await gvisorBench();
   const backend = new BubblewrapBackend();
   const caps = await backend.detect();
   if (!caps.available) {
