@@ -34,6 +34,9 @@ export type ErrorCode =
   | "EXECUTOR_REFUSED"
   | "SECRET_DENIED"
   | "SECRET_MISSING"
+  | "MODEL_ERROR"
+  | "SESSION_NOT_FOUND"
+  | "SESSION_STORE_FAILED"
   | "USAGE";
 
 export class AegisError extends Error {

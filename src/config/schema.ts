@@ -37,6 +37,40 @@ export const ConfigSchema = z
       .object({ checkpoint_every: z.number().int().min(1).max(1_000_000).default(1000) })
       .strict()
       .default({ checkpoint_every: 1000 }),
+    agent: z
+      .object({
+        model: z
+          .string()
+          .regex(/^[a-z0-9][a-z0-9_-]*\/\S+$/, "name the model as provider/model, e.g. anthropic/claude-sonnet-4-5, openai/gpt-4.1, ollama/llama3.1")
+          .optional()
+          .describe("the model the agent uses, in OpenClaw's provider/model form"),
+        providers: z
+          .record(
+            z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, "provider names are lower-case letters, digits, - and _"),
+            z
+              .object({
+                api: z.enum(["anthropic", "openai"]).describe("the wire protocol: Anthropic Messages or OpenAI Chat Completions"),
+                base_url: z.url({ protocol: /^https?$/ }).optional().describe("the API's base URL (default: the vendor's)"),
+                api_key_secret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/).nullable().optional().describe("the name of the secret in the store that holds the API key; null for a local server without keys"),
+                max_retries: z.number().int().min(0).max(10).default(2),
+                timeout: z.string().regex(/^\d+\s*(s|m)$/, "use a duration like 60s or 2m").default("120s"),
+              })
+              .strict(),
+          )
+          .default({}),
+        limits: z
+          .object({
+            model_calls_per_message: z.number().int().min(1).max(200).default(16).describe("model round trips for one user message"),
+            tool_calls_per_message: z.number().int().min(0).max(500).default(32).describe("tool calls for one user message; more are refused"),
+            tool_output_chars: z.number().int().min(256).max(1_000_000).default(32_000).describe("tool output given back to the model, per call"),
+            max_output_tokens: z.number().int().min(16).max(200_000).default(4096),
+            message_timeout: z.string().regex(/^\d+\s*(s|m|h)$/, "use a duration like 90s, 10m, 1h").default("10m").describe("wall-clock limit for answering one message"),
+          })
+          .strict()
+          .prefault({}),
+      })
+      .strict()
+      .prefault({}),
     redaction: z
       .object({
         email: z.boolean().default(false).describe("also redact e-mail addresses from tool output"),
