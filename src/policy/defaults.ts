@@ -21,6 +21,8 @@ rules:
     decision: allow
     reason: The agent may read files inside its workspace.
 
+  # files.write needs files.write:<file>; files.edit needs files.read AND
+  # files.write of its file, so an edit inside the workspace asks as well.
   - id: files-write-workspace
     match: { scope: "files.write:\${workspace}/**" }
     decision: ask
@@ -50,6 +52,14 @@ rules:
         - "files.*:/var/run/**"
     decision: deny
     reason: Credential stores, system secrets, other actions' secret files and the AegisClaw profile are never readable by tools — not even inside a directory mounted into the sandbox, where they are hidden.
+
+  # --- Skills --------------------------------------------------------------
+  # Loading a skill only shows the model its SKILL.md instructions. What the
+  # skill may then do is capped by what its SKILL.md declares, and judged here.
+  - id: skills-load
+    match: { scope: "skills.load" }
+    decision: allow
+    reason: Reading an installed skill's instructions changes nothing.
 
   # --- Commands (they run in the sandbox: see "aegisclaw doctor") -------
   # "actor" is who proposed the call: owner is you, typing \`aegisclaw exec\`;
@@ -100,6 +110,15 @@ rules:
     decision: ask
     reason: Sending chat messages in your name needs your approval.
 
+  # The agent's message tool: message.send:<channel> (e.g. message.send:outbox).
+  # An outbound message is the classic way to leak data, so every one asks;
+  # to let a trusted channel through, add an allow rule for that channel only.
+  - id: message-send-agent-asks
+    match: { scope: "message.send" }
+    when: { actor: ["model:*"] }
+    decision: ask
+    reason: A message an agent sends leaves your machine in your name; approve each one.
+
   # --- Money ---------------------------------------------------------------
   - id: payments-always-ask
     match: { scope: "payments.**" }
@@ -107,6 +126,8 @@ rules:
     reason: Payments always need your approval.
 
   # --- Network ------------------------------------------------------------
+  # web.fetch needs net.fetch:<host>; it goes through an egress proxy that
+  # refuses private, loopback and cloud-metadata addresses whatever this says.
   - id: net-fetch-asks
     match: { scope: "net.fetch" }
     decision: ask
@@ -117,7 +138,7 @@ rules:
   # a question, never a deny (or a scope no other rule covers) into one.
   - id: tainted-outbound-asks
     match:
-      scope: ["email.send", "messages.send", "net.**", "shell.exec", "payments.**", "files.write", "calendar.write"]
+      scope: ["email.send", "messages.send", "message.send", "net.**", "shell.exec", "payments.**", "files.write", "calendar.write"]
     when: { tainted: true }
     decision: ask
     reason: Untrusted content (an e-mail, a web page, a tool output) influenced this action and it sends data out or changes things.
