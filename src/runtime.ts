@@ -16,11 +16,15 @@ import { existsQuiet, loadProfileIdentities, type PassphraseSource } from "./sec
 import { SecretStore } from "./secrets/store.ts";
 import { StoreSecretBroker, type SkillSecretDeclarations } from "./secrets/broker.ts";
 import { Envelope } from "./envelope/envelope.ts";
+import type { Action } from "./envelope/action.ts";
 import { LocalExecutor } from "./envelope/local-executor.ts";
 import { NoApprover, NoSecretBroker, type Approver, type Executor, type SecretBroker } from "./envelope/stages.ts";
 import { BUILTIN_TOOLS } from "./tools/index.ts";
 import { SandboxExecutor } from "./sandbox/executor.ts";
-import { loadSkillCatalog } from "./skills/index.ts";
+import { loadSkillCatalog, type SkillCatalog } from "./skills/index.ts";
+import { exceedsSkill } from "./skills/ceiling.ts";
+import { createSkillLoadTool } from "./tools/skills-load.ts";
+import type { Secret } from "./secrets/secret.ts";
 import { sandboxBackend, type SandboxBackendChoice } from "./sandbox/index.ts";
 import { createLogger, type LogDestination, type LogLevel, type Logger } from "./telemetry/logger.ts";
 
@@ -83,7 +87,7 @@ function profileExecutor(profile: Profile, policy: Policy, audit: AuditLog, scru
  * store yet. A store that exists but cannot be opened (wrong identity,
  * tampered file) is an error: running on would leave its values unredacted.
  */
-async function profileBroker(profile: Profile, policy: Policy, options: RuntimeOptions): Promise<SecretBroker> {
+async function profileBroker(profile: Profile, policy: Policy, declarations: SkillSecretDeclarations, options: RuntimeOptions): Promise<SecretBroker> {
   const paths = profile.paths;
   if (!existsQuiet(paths.secretsFile)) return new NoSecretBroker();
   return StoreSecretBroker.create({
@@ -92,7 +96,7 @@ async function profileBroker(profile: Profile, policy: Policy, options: RuntimeO
       open: async () => SecretStore.open(paths, (await loadProfileIdentities(paths, { passphrase: options.passphrase })).identities),
     },
     grants: policy,
-    declarations: options.skills ?? loadSkillCatalog({ workspace: profile.workspace, profileHome: profile.paths.home }),
+    declarations,
   });
 }
 
@@ -103,6 +107,12 @@ export interface Runtime {
   readonly envelope: Envelope;
   /** Scrubs every line of known secret values and detected credentials. */
   readonly logger: Logger;
+  /** The profile's skills (undefined when the caller supplied its own secret declarations). */
+  readonly catalog: SkillCatalog | undefined;
+  /** Removes known secret values and detected credentials from text. */
+  scrub(text: string): string;
+  /** A secret the runtime itself uses (a model API key, the HTTP API token); never given to tools. */
+  runtimeSecret(name: string): Promise<Secret | undefined>;
   close(): Promise<void>;
 }
 
@@ -116,7 +126,8 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
   const audit = await openAuditLog(profile.paths, { checkpointEvery: profile.config.audit.checkpoint_every });
   try {
     // The broker and redactor come first: the executor scrubs what it records with them.
-    const broker = options.broker ?? (await profileBroker(profile, policy, options));
+    const catalog = options.skills === undefined ? loadSkillCatalog({ workspace: profile.workspace, profileHome: profile.paths.home }) : undefined;
+    const broker = options.broker ?? (await profileBroker(profile, policy, options.skills ?? (catalog as SkillCatalog), options));
     const redactor = new OutputRedactor({ detectors: configuredDetectors(profile.config.redaction) });
     const scrub = (text: string): string => redactor.redact(text, broker.knownValues()).text;
     const executor = options.executor ?? profileExecutor(profile, policy, audit, scrub, options);
@@ -144,9 +155,28 @@ export async function openRuntime(home: string, options: RuntimeOptions = {}): P
       log: logger,
       workspace: profile.workspace,
       approvalTimeoutMs: parseDuration(profile.config.approvals.timeout) ?? 600_000,
+      // An action on behalf of a skill never reaches past what its SKILL.md declares; an unknown skill gets nothing.
+      ...(catalog === undefined
+        ? {}
+        : {
+            skillCeiling: (skill: string, action: Action) => {
+              const found = catalog.get(skill);
+              return found === undefined ? `no skill named ${skill} is installed (aegisclaw skills list)` : exceedsSkill(found, action, catalog.workspace);
+            },
+          }),
     });
     for (const tool of BUILTIN_TOOLS) envelope.register(tool);
-    return { profile, policy, audit, envelope, logger, close: () => audit.close() };
+    if (catalog !== undefined) envelope.register(createSkillLoadTool(catalog));
+    const runtimeSecret = async (name: string): Promise<Secret | undefined> => {
+      if (!existsQuiet(profile.paths.secretsFile)) return undefined;
+      const store = await SecretStore.open(profile.paths, (await loadProfileIdentities(profile.paths, { passphrase: options.passphrase })).identities);
+      try {
+        return store.has(name) ? store.get(name) : undefined;
+      } finally {
+        store.close();
+      }
+    };
+    return { profile, policy, audit, envelope, logger, catalog, scrub, runtimeSecret, close: () => audit.close() };
   } catch (err) {
     await audit.close();
     throw err;

@@ -17,7 +17,7 @@ import { MemoryRateCounter, type RateCounter } from "../policy/constraints.ts";
 import type { Decision, Policy } from "../policy/engine.ts";
 import type { Redactor } from "../guard/redact.ts";
 import { newActionId, type Action } from "./action.ts";
-import { judge, type Proposal } from "./judge.ts";
+import { judge, prepare, type Prepared, type Proposal, type SkillCeiling } from "./judge.ts";
 import { NO_SECRETS, type Approver, type AuditSink, type EventLog, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
 import type { AnyTool, ToolOutput } from "./tool.ts";
 
@@ -64,6 +64,8 @@ export interface EnvelopeOptions {
   readonly now?: () => Date;
   /** One line per action (and a warning per failure); the logger scrubs secrets from every line. */
   readonly log?: EventLog;
+  /** Denies an action on behalf of a skill that exceeds what the skill declares. */
+  readonly skillCeiling?: SkillCeiling;
 }
 
 export class Envelope {
@@ -79,6 +81,18 @@ export class Envelope {
   register(tool: AnyTool): void {
     if (this.#tools.has(tool.name)) throw new Error(`tool ${tool.name} is already registered`);
     this.#tools.set(tool.name, tool);
+  }
+
+  /** The action a proposal would be (parsed arguments, canonical scopes) without judging or recording it. */
+  preview(p: Proposal): Prepared {
+    return prepare(this.#tools, p, { id: "preview", workspace: this.#o.workspace });
+  }
+
+  /** Whether an action on behalf of `skill` would stay within what the skill declares (true when there is no ceiling). */
+  withinSkill(skill: string, p: Proposal): boolean {
+    const { action } = this.preview({ ...p, skill });
+    if (action === undefined) return false;
+    return this.#o.skillCeiling?.(skill, action) === undefined;
   }
 
   #scrub(text: string, extra: readonly string[] = []): string {
@@ -105,7 +119,13 @@ export class Envelope {
     const id = newActionId();
 
     // 1. Judge. Anything that prevents judging is a deny, recorded like any other.
-    const { action, decision, safe } = judge(this.#o.policy, this.#tools, p, { id, workspace: this.#o.workspace, now: this.#now(), rateCounter: this.#rateCounter });
+    const { action, decision, safe } = judge(this.#o.policy, this.#tools, p, {
+      id,
+      workspace: this.#o.workspace,
+      now: this.#now(),
+      rateCounter: this.#rateCounter,
+      ...(this.#o.skillCeiling ? { skillCeiling: this.#o.skillCeiling } : {}),
+    });
     // Reserve rate-limit slots now, before the first await: concurrent calls cannot all pass a check made earlier.
     for (const key of decision.rateKeys) this.#rateCounter.record(key, this.#now().getTime());
     lap("policy");

@@ -56,7 +56,12 @@ export interface JudgeContext {
   readonly workspace: string;
   readonly now: Date;
   readonly rateCounter?: RateCounter;
+  /** Why an action on behalf of `skill` exceeds what the skill declares (then it is denied), or undefined. */
+  readonly skillCeiling?: SkillCeiling;
 }
+
+/** The skill ceiling (skills/ceiling.ts): undefined when the action stays within what the skill declares. */
+export type SkillCeiling = (skill: string, action: Action) => string | undefined;
 
 export interface Prepared {
   readonly safe: Judgement["safe"];
@@ -111,6 +116,10 @@ export function judge(policy: Policy, tools: ReadonlyMap<string, AnyTool>, raw: 
   const prepared = prepare(tools, raw, ctx);
   const { safe, action, request } = prepared;
   if (!action || !request) return { action: undefined, decision: deny(prepared.failure ?? "cannot be judged"), safe };
+  if (action.skill !== undefined && ctx.skillCeiling !== undefined) {
+    const beyond = ctx.skillCeiling(action.skill, action);
+    if (beyond !== undefined) return { action, decision: deny(beyond), safe };
+  }
   try {
     const decision = policy.decide(request, { now: ctx.now, ...(ctx.rateCounter ? { rateCounter: ctx.rateCounter } : {}) });
     return { action, decision, safe };

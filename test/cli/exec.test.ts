@@ -102,7 +102,7 @@ describe("aegisclaw exec", { skip: bwrap.available ? false : `bubblewrap cannot 
     mkdirSync(join(workspace, "skills", "github"), { recursive: true });
     writeFileSync(
       join(workspace, "skills", "github", "SKILL.md"),
-      `---\nname: github\ndescription: Work with GitHub through its API.\nmetadata: { "openclaw": { "requires": { "env": ["GH_TOKEN"] }, "primaryEnv": "GH_TOKEN" } }\n---\nUse the API.\n`,
+      `---\nname: github\ndescription: Work with GitHub through its API.\nmetadata: { "openclaw": { "requires": { "bins": ["sh"], "env": ["GH_TOKEN"] }, "primaryEnv": "GH_TOKEN" } }\n---\nUse the API.\n`,
     );
     assert.equal((await runCli(["--home", home, "secrets", "set", "GH_TOKEN"], { stdin: `${token}\n` })).code, 0);
     const script = 'printf %s "$GH_TOKEN" | wc -c; echo "token=$GH_TOKEN"';
@@ -123,6 +123,10 @@ describe("aegisclaw exec", { skip: bwrap.available ? false : `bubblewrap cannot 
     assert.doesNotMatch(logs.stdout, /ghp_Zx9/);
     assert.match(logs.stdout, /"secrets":\["GH_TOKEN"\]/);
     assert.match(logs.stdout, /"kind":"egress"/);
+    // A program the skill does not declare never runs on its behalf, so it never gets the skill's secret.
+    const undeclared = await runCli(["--home", home, "exec", "--skill", "github", "--", "env"]);
+    assert.equal(undeclared.code, 126);
+    assert.match(undeclared.stderr, /declares the programs sh .*shell\.exec:env is not one of them/);
   });
 
   test("attack: mounting a parent directory does not expose what policy denies below it (profile keys, .ssh, .env) nor its sockets", async (t) => {
