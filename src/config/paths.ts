@@ -16,6 +16,10 @@ export interface ProfilePaths {
   readonly ageIdentity: string;
   /** The SOPS file holding every secret, encrypted with age. */
   readonly secretsFile: string;
+  /** Agent sessions: messages, tool calls and their decisions (SQLite). */
+  readonly sessionsDb: string;
+  /** Scripted-provider turn files (`scripted/NAME` reads `NAME.yaml` here). */
+  readonly scriptsDir: string;
 }
 
 export function defaultProfileHome(env: NodeJS.ProcessEnv = process.env): string {
@@ -40,5 +44,7 @@ export function profilePaths(home: string): ProfilePaths {
     dataDir: join(h, "data"),
     ageIdentity: join(h, "keys", "age-identity.txt"),
     secretsFile: join(h, "secrets.enc.yaml"),
+    sessionsDb: join(h, "sessions.db"),
+    scriptsDir: join(h, "scripts"),
   };
 }
