@@ -12,5 +12,13 @@ if (major < 22 || (major === 22 && minor < 13)) {
 // Everything AegisClaw creates (profile files, exports, outbox) is private to the user.
 process.umask(0o077);
 
+// `aegisclaw … | head`: a reader that stops early is not an error. Exit quietly instead of crashing on EPIPE.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on("error", (err: NodeJS.ErrnoException) => {
+    if (err.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw err;
+  });
+}
+
 const { run } = await import("./program.ts");
 process.exitCode = await run(process.argv);

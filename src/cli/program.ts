@@ -11,7 +11,10 @@ import { registerSkills } from "./skills.ts";
 import { registerInit } from "./init.ts";
 import { registerPolicy } from "./policy.ts";
 import { registerQuickstart } from "./quickstart.ts";
+import { registerRun } from "./run.ts";
 import { registerSecrets } from "./secrets.ts";
+import { registerChat } from "./chat.ts";
+import { registerSessions } from "./sessions.ts";
 
 /** The version is package.json's (two levels up from both src/cli and dist/cli). */
 export const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
@@ -66,6 +69,9 @@ Start here: aegisclaw quickstart`,
   registerSecrets(program, cli);
   registerExec(program, cli);
   registerSkills(program, cli);
+  registerRun(program, cli);
+  registerChat(program, cli);
+  registerSessions(program, cli);
 
   try {
     await program.parseAsync([...argv]);
