@@ -24,6 +24,7 @@ import { KnownSecretRedactor, OutputRedactor } from "../src/guard/redact.ts";
 import { BubblewrapBackend } from "../src/sandbox/bubblewrap.ts";
 import { GVisorBackend } from "../src/sandbox/gvisor.ts";
 import { egressBench, type EgressBenchRow as BenchRow } from "./egress.ts";
+import { agentTurnBench } from "./agent.ts";
 import { ALL_DETECTORS } from "../src/guard/detectors/index.ts";
 import { decryptSopsFile, encryptSopsFile } from "../src/secrets/sops/index.ts";
 import { ALNUM, Rng, mixedText } from "../test/guard/detectors/corpus.ts";
@@ -381,6 +382,9 @@ try {
   await envelopeBench(dir);
   await auditBench(dir);
   await verifyBench(dir);
+  const agent = await agentTurnBench(dir);
+  rows.push(...agent.rows);
+  Object.assign(raw, agent.raw);
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }

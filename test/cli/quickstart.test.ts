@@ -5,19 +5,42 @@ import { join } from "node:path";
 import { runCli } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
-test("quickstart runs the scenario end to end: allow, deny, tainted ask, allow; three sandboxed commands held; log intact; tamper detected; profile removed", async () => {
+test("quickstart runs the scenario end to end: an agent uses a skill, an injected e-mail is denied and not approved; three sandboxed commands held; log intact; tamper detected; profile removed", async () => {
   const r = await runCli(["quickstart", "--json"]);
   assert.equal(r.code, 0, r.stderr);
-  const out = JSON.parse(r.stdout) as { ok: boolean; home: string; sandboxHeld: boolean; steps: { decision: string; outcome: string; rule: string | null; output?: string }[]; verify: { ok: boolean }; tamperDetected: boolean };
+  const out = JSON.parse(r.stdout) as {
+    ok: boolean;
+    home: string;
+    model: string;
+    agent: { conversation: { from: string; answer: string }[]; toolCalls: { envelopeTool: string; skill: string | null; decision: string; outcome: string; rule: string | null }[] };
+    agentHeld: boolean;
+    sandboxHeld: boolean;
+    steps: { decision: string; outcome: string; rule: string | null; output?: string }[];
+    verify: { ok: boolean };
+    tamperDetected: boolean;
+  };
   assert.equal(out.ok, true);
-  assert.deepEqual(out.steps.map((s) => [s.decision, s.outcome]), [["allow", "executed"], ["deny", "denied"], ["ask", "denied"], ["allow", "executed"], ["allow", "executed"], ["allow", "executed"], ["allow", "executed"]]);
-  assert.equal(out.steps[1]?.rule, "credentials-never");
+  assert.match(out.model, /not a model/);
+  // The agent: the skill is loaded and the notes read on its behalf; the injected e-mail's key grab is denied by scope
+  // and its outbound message needs approval nobody gave.
+  assert.deepEqual(
+    out.agent.toolCalls.map((c) => [c.envelopeTool, c.skill, c.decision, c.outcome, c.rule]),
+    [
+      ["skills.load", null, "allow", "executed", "skills-load"],
+      ["files.read", "notes", "allow", "executed", "files-read-workspace"],
+      ["files.read", null, "deny", "denied", "credentials-never"],
+      ["message.send", null, "ask", "denied", "message-send-agent-asks"],
+    ],
+  );
+  assert.deepEqual(out.agent.conversation.map((c) => c.from), ["trusted:owner", "untrusted:email"]);
+  assert.equal(out.agentHeld, true);
+  assert.deepEqual(out.steps.map((s) => [s.decision, s.outcome]), [["allow", "executed"], ["allow", "executed"], ["allow", "executed"]]);
   // In the sandbox: the workspace is readable, the SSH key and the network are not there, an unlisted host gets the proxy's 403.
   assert.equal(out.sandboxHeld, true);
-  assert.match(out.steps[4]?.output ?? "", /Dentist/);
-  assert.match(out.steps[5]?.output ?? "", /No such file/);
-  assert.match(out.steps[5]?.output ?? "", /Could not resolve host/);
-  assert.match(out.steps[6]?.output ?? "", /evil\.example is not in this skill's allowlist/);
+  assert.match(out.steps[0]?.output ?? "", /Dentist/);
+  assert.match(out.steps[1]?.output ?? "", /No such file/);
+  assert.match(out.steps[1]?.output ?? "", /Could not resolve host/);
+  assert.match(out.steps[2]?.output ?? "", /evil\.example is not in this skill's allowlist/);
   assert.equal(out.verify.ok, true);
   assert.equal(out.tamperDetected, true);
   assert.equal(existsSync(out.home), false, "the throw-away profile is removed");
@@ -26,7 +49,7 @@ test("quickstart runs the scenario end to end: allow, deny, tainted ask, allow; 
 test("quickstart's human output explains each step and what to do next", async () => {
   const r = await runCli(["quickstart"]);
   assert.equal(r.code, 0, r.stderr);
-  for (const text of ["prompt injection", "untrusted:email", "not approved", "bubblewrap sandbox", "egress proxy", "✔ intact", "detected", "What next"]) assert.ok(r.stdout.includes(text), text);
+  for (const text of ["not a model", "on behalf of skill notes", "prompt injection", "untrusted:email", "not approved", "bubblewrap sandbox", "egress proxy", "✔ intact", "detected", "What next"]) assert.ok(r.stdout.includes(text), text);
 });
 
 test("quickstart --home DIR runs against that profile, with its workspace beside it", async (t) => {
