@@ -161,6 +161,8 @@ export class Agent {
     const timeout = AbortSignal.timeout(this.#limits.messageTimeoutMs);
     const signal = msg.signal === undefined ? timeout : AbortSignal.any([msg.signal, timeout]);
     const tools = modelToolSpecs();
+    // Skills loaded in this session, latest first: read once, then kept up to date as load_skill calls run.
+    const skills = loadedSkills(store.toolCalls(msg.session));
     let modelCalls = 0;
     let toolCalls = 0;
     const usage = { inputTokens: 0, outputTokens: 0 };
@@ -217,7 +219,7 @@ export class Agent {
           this.#record(msg.session, call, undefined, undefined, { decision: "deny", outcome: "denied", reason: "tool call limit for one message", rule: undefined, actionId: undefined, ms: 0, output: part.content }, onEvent);
         } else {
           toolCalls++;
-          const done = await this.#call(msg.session, call, context, onEvent);
+          const done = await this.#call(msg.session, call, { ...context, skills }, onEvent);
           part = done.part;
           if (done.label !== undefined) labels.add(done.label);
         }
@@ -228,7 +230,7 @@ export class Agent {
     }
   }
 
-  async #call(session: string, call: ModelToolCall, context: { labels: Label[]; items: string[] }, onEvent: (e: AgentEvent) => void): Promise<{ part: ToolResultPart; label?: Label }> {
+  async #call(session: string, call: ModelToolCall, context: { labels: Label[]; items: string[]; skills: string[] }, onEvent: (e: AgentEvent) => void): Promise<{ part: ToolResultPart; label?: Label }> {
     const t0 = performance.now();
     const fail = (content: string): { part: ToolResultPart } => {
       this.#record(session, call, undefined, undefined, { decision: "deny", outcome: "denied", reason: content, rule: undefined, actionId: undefined, ms: performance.now() - t0, output: content }, onEvent);
@@ -239,10 +241,15 @@ export class Agent {
     if (!translated.ok) return fail(translated.error);
     const base = { tool: translated.tool, args: translated.args, session, actor: this.#actor, labels: context.labels, influencedBy: context.items };
     // On whose behalf: the latest loaded skill whose declared ceiling covers this action; else none.
-    const skill = loadedSkills(this.#o.sessions.toolCalls(session)).find((s) => this.#o.envelope.withinSkill(s, base));
+    const skill = context.skills.find((s) => this.#o.envelope.withinSkill(s, base));
     const result = await this.#o.envelope.submit(skill === undefined ? base : { ...base, skill });
     const part = toolResultFor(call, result, this.#limits.toolOutputChars);
     this.#record(session, call, translated.tool, skill, { decision: result.decision, outcome: result.outcome, reason: result.reason, rule: result.rule, actionId: result.actionId, ms: performance.now() - t0, output: part.content }, onEvent, translated.args);
+    if (translated.tool === "skills.load" && result.outcome === "executed" && typeof translated.args.name === "string") {
+      const at = context.skills.indexOf(translated.args.name);
+      if (at >= 0) context.skills.splice(at, 1);
+      context.skills.unshift(translated.args.name);
+    }
     const label = result.outcome === "executed" ? UNTRUSTED_TOOLS.get(translated.tool) : undefined;
     if (label !== undefined) return { part: { ...part, content: fenceUntrusted(part.content, label, result.actionId) }, label };
     return { part };

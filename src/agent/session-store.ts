@@ -1,10 +1,11 @@
 /**
- * Agent sessions, persisted in the profile (`sessions.db`, node:sqlite, WAL,
- * synchronous=FULL): every message the model saw or wrote, with the
+ * Agent sessions, persisted in the profile (`sessions.db`, node:sqlite, WAL):
+ * every message the model saw or wrote, with the
  * provenance label of its content, and every tool call with the envelope's
  * decision. A message is committed before it is acknowledged, so a crash
  * loses nothing that was acknowledged. Content is stored as the runtime
- * scrubbed it (tool output arrives redacted from the envelope).
+ * scrubbed it (tool output arrives redacted from the envelope). Messages
+ * from people are fsynced before they are acknowledged; see `append`.
  */
 import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { randomBytes } from "node:crypto";
@@ -147,7 +148,7 @@ export class SessionStore {
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path, { timeout: 5000 });
-      db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+      db.exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
       db.exec(SCHEMA);
       const version = (db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as { value?: string } | undefined)?.value;
       if (version === undefined) db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(SCHEMA_VERSION);
@@ -204,10 +205,18 @@ export class SessionStore {
     return rows.map(rowToInfo);
   }
 
-  /** Appends one message (committed durably before this returns) and returns its sequence number. */
+  /**
+   * Appends one message and returns its sequence number. A user (or inbound) message is acknowledged to its
+   * sender, so its commit is fsynced (synchronous=FULL for that transaction, which also makes every earlier
+   * WAL frame durable). The runtime's own records (model replies, tool results, tool calls) commit with
+   * synchronous=NORMAL: safe against a process crash; a power cut may lose the last few, which the audit log
+   * (durable per action) still holds, and the next turn repairs the history.
+   */
   append(session: string, message: ChatMessage, label: Label, item?: string): number {
     const now = new Date().toISOString();
+    const durable = message.role === "user";
     return this.#write("recording a message", () => {
+      if (durable) this.#db.exec("PRAGMA synchronous=FULL");
       this.#db.exec("BEGIN IMMEDIATE");
       try {
         const r = this.#db.prepare("INSERT INTO messages (session, ts, role, body, label, item) VALUES (?, ?, ?, ?, ?, ?)").run(session, now, message.role, JSON.stringify(message), label, item ?? null);
@@ -215,8 +224,10 @@ export class SessionStore {
         this.#db.exec("COMMIT");
         return Number(r.lastInsertRowid);
       } catch (err) {
-        this.#db.exec("ROLLBACK");
+        if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
         throw err;
+      } finally {
+        if (durable) this.#db.exec("PRAGMA synchronous=NORMAL");
       }
     });
   }

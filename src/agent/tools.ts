@@ -85,13 +85,16 @@ const MODEL_TOOLS: readonly ModelTool[] = [
 
 const BY_NAME = new Map(MODEL_TOOLS.map((t) => [t.name as string, t]));
 
-/** The tool list for the model: name, description, JSON Schema of the input. */
-export function modelToolSpecs(): ModelToolSpec[] {
-  return MODEL_TOOLS.map((t) => {
+let specs: readonly ModelToolSpec[] | undefined;
+
+/** The tool list for the model: name, description, JSON Schema of the input (computed once; it never changes). */
+export function modelToolSpecs(): readonly ModelToolSpec[] {
+  specs ??= MODEL_TOOLS.map((t) => {
     const schema = z.toJSONSchema(t.input, { target: "draft-7", unrepresentable: "any" }) as Record<string, unknown>;
     delete schema.$schema;
     return { name: t.name, description: t.description, parameters: schema };
   });
+  return specs;
 }
 
 export type Translation = { readonly ok: true; readonly tool: string; readonly args: Record<string, unknown> } | { readonly ok: false; readonly error: string };
