@@ -247,6 +247,12 @@ export class SessionStore {
     });
   }
 
+  /** Every distinct untrusted label and item the session ever held, oldest first (taint never expires with the history window). */
+  untrustedItems(session: string): { label: Label; item: string | undefined }[] {
+    const rows = this.#db.prepare("SELECT label, item, MIN(seq) AS first FROM messages WHERE session = ? AND label LIKE 'untrusted:%' GROUP BY label, item ORDER BY first").all(session) as unknown as { label: string; item: string | null }[];
+    return rows.map((r) => ({ label: normaliseLabel(r.label), item: r.item ?? undefined }));
+  }
+
   recordToolCall(session: string, rec: ToolCallRecord): void {
     this.#write("recording a tool call", () =>
       this.#db

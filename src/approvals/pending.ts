@@ -31,6 +31,11 @@ export interface PendingApproval {
   readonly created: string;
 }
 
+/** Cut with a visible marker: a person approving must know there is more than they see. */
+export function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… [truncated: ${String(text.length)} characters in all]`;
+}
+
 export type ApprovalEvent = { readonly type: "requested"; readonly approval: PendingApproval } | { readonly type: "answered"; readonly id: string; readonly approved: boolean; readonly by: string; readonly channel: string };
 
 interface Waiting {
@@ -57,7 +62,7 @@ export class PendingApprovals implements Approver {
       digest: a.digest,
       tool: a.tool,
       scopes: a.scopes.map((s) => this.#scrub(s.text)),
-      args: this.#scrub(JSON.stringify(a.args)).slice(0, 8192),
+      args: clip(this.#scrub(JSON.stringify(a.args)), 8192),
       reason: this.#scrub(req.decision.reason),
       rule: req.decision.rule?.id,
       risk: req.risk,

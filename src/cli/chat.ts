@@ -16,7 +16,7 @@ import { AegisError, EXIT } from "../errors.ts";
 import { openAgent } from "../agent/open.ts";
 import type { AgentEvent, TurnResult } from "../agent/loop.ts";
 import { assertSessionId, newSessionId } from "../agent/session-store.ts";
-import { PendingApprovals, type PendingApproval } from "../approvals/pending.ts";
+import { PendingApprovals, clip, type PendingApproval } from "../approvals/pending.ts";
 import type { Cli } from "./program.ts";
 import { decisionBadge, printable, style } from "./output.ts";
 
@@ -135,7 +135,7 @@ Examples:
 function describeApproval(a: PendingApproval): string {
   const influenced = a.influencedBy.length > 0 ? `\n  influenced by: ${a.influencedBy.map(printable).join(", ")}` : "";
   const labels = a.labels.filter((l) => l.startsWith("untrusted:"));
-  return `\n${style.yellow("approval needed")} [${a.id}] ${printable(a.tool)} — ${printable(a.reason)}${a.rule === undefined ? "" : ` (rule ${printable(a.rule)})`}\n  scopes: ${a.scopes.map(printable).join(", ")}\n  args: ${printable(a.args).slice(0, 500)}${labels.length > 0 ? `\n  ${style.red("tainted")}: ${labels.map(printable).join(", ")}` : ""}${influenced}\n  type /approve ${a.id} or /deny ${a.id}\n`;
+  return `\n${style.yellow("approval needed")} [${a.id}] ${printable(a.tool)} — ${printable(a.reason)}${a.rule === undefined ? "" : ` (rule ${printable(a.rule)})`}\n  scopes: ${a.scopes.map(printable).join(", ")}\n  args: ${clip(printable(a.args), 2000)}${labels.length > 0 ? `\n  ${style.red("tainted")}: ${labels.map(printable).join(", ")}` : ""}${influenced}\n  type /approve ${a.id} or /deny ${a.id}\n`;
 }
 
 /** Reads lines: commands at once, messages to `onMessage`. */

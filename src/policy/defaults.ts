@@ -28,6 +28,23 @@ rules:
     decision: ask
     reason: Writing files changes your data; approve each write (or add a narrower allow rule).
 
+  # The files that become the agent's instructions (the system prompt and
+  # skills): content an e-mail or web page steered into them would be obeyed
+  # as yours from then on.
+  - id: agent-instructions-tainted-never
+    match:
+      scope:
+        - "files.write:\${workspace}/AGENTS.md"
+        - "files.write:\${workspace}/SOUL.md"
+        - "files.write:\${workspace}/USER.md"
+        - "files.write:\${workspace}/TOOLS.md"
+        - "files.write:\${workspace}/MEMORY.md"
+        - "files.write:\${workspace}/skills/**"
+        - "files.write:\${workspace}/.agents/**"
+    when: { tainted: true }
+    decision: deny
+    reason: Untrusted content influenced this change to the agent's own instructions or skills.
+
   - id: credentials-never
     match:
       scope:

@@ -37,6 +37,9 @@ export function exceedsSkill(skill: LoadedSkill, action: CeilingAction, workspac
   if (skill.status.state === "inactive") {
     return `skill ${name} is not active (${skill.status.reasons.map((r) => r.message).join("; ") || "see aegisclaw skills list"}), so nothing runs on its behalf`;
   }
+  if (skill.disableModelInvocation && action.actor.startsWith("model:")) {
+    return `skill ${name} sets disable-model-invocation: only the owner acts on its behalf, not a model`;
+  }
   const allowed = skill.grant.tools;
   if (allowed !== undefined) {
     const tools = new Set(allowed.map((t) => envelopeToolName(t) ?? t.toLowerCase()));

@@ -13,6 +13,7 @@ import { PendingApprovals } from "../../src/approvals/pending.ts";
 import { initAndOpen } from "../../src/cli/init.ts";
 import { openAuditReader } from "../../src/audit/open.ts";
 import { openProfile } from "../../src/config/profile.ts";
+import { startAnthropicServer } from "../helpers/model-servers.ts";
 import { tempDir } from "../helpers/tmp.ts";
 
 interface Setup {
@@ -183,5 +184,59 @@ describe("agent loop", () => {
     assert.deepEqual(calls.map((c) => [c.envelopeTool, c.skill ?? null, c.outcome]), [["skills.load", null, "executed"], ["files.read", "notes", "executed"], ["files.read", null, "denied"]]);
     const loaded = opened.sessions.messages("k").find((m) => m.message.role === "tool")?.message;
     assert.match(loaded?.role === "tool" ? (loaded.results[0]?.content ?? "") : "", /# Skill: notes\n\nRead notes\.txt\./);
+  });
+});
+
+describe("agent loop: taint and secrets (attacks)", () => {
+  test("attack: what a tool read taints what follows, and an e-mail's taint outlives the history window", async (t) => {
+    const s = await setup(t, [{ tool_calls: [{ name: "read", input: { path: "notes.txt" } }] }, { tool_calls: [{ name: "message", input: { text: "notes" } }] }, { text: "ok" }, { tool_calls: [{ name: "read", input: { path: "notes.txt" } }] }, { text: "ok" }]);
+    const opened = await s.open();
+    await opened.agent.send({ session: "w", text: "read then send", label: "trusted:owner", channel: "terminal" });
+    let decisions = (await auditEntries(s.home)).filter((e) => e.kind === "decision");
+    assert.deepEqual(decisions[0]?.detail.labels, ["trusted:owner"]);
+    // The file's contents could be anyone's words: the send after it is tainted.
+    assert.deepEqual([...(decisions[1]?.detail.labels as string[])].sort(), ["trusted:owner", "untrusted:file"]);
+    // An old e-mail, then far more history than is sent to the model.
+    opened.sessions.ensure("long", { channel: "terminal", model: "scripted/test" });
+    opened.sessions.append("long", { role: "user", text: "old mail" }, "untrusted:email", "mail-old");
+    for (let i = 0; i < 120; i++) {
+      opened.sessions.append("long", { role: "user", text: `note ${String(i)}` }, "trusted:owner");
+      opened.sessions.append("long", { role: "assistant", text: "ok", toolCalls: [] }, "trusted:system");
+    }
+    await opened.agent.send({ session: "long", text: "read notes", label: "trusted:owner", channel: "terminal" });
+    decisions = (await auditEntries(s.home)).filter((e) => e.kind === "decision");
+    const last = decisions.at(-1);
+    assert.ok(last);
+    assert.ok((last.detail.labels as string[]).includes("untrusted:email"), JSON.stringify(last.detail.labels));
+    assert.deepEqual(last.detail.influencedBy, ["mail-old"]);
+  });
+
+  test("attack: a secret in a workspace file or in the model's tool input never reaches the provider, the session store or the events", async (t) => {
+    const secret = "ghp_Lk3Jh8Gf2Ds6Ap9Qw4Er7Ty1Ui5Op0ZxCv";
+    const server = await startAnthropicServer({
+      steps: [{ text: `Using ${secret}.`, tool_calls: [{ name: "read", input: { path: `${secret}.txt` } }] }, { text: "done" }],
+    });
+    t.after(() => server.close());
+    const s = await setup(t, [], `agent:\n  providers:\n    anthropic:\n      api: anthropic\n      base_url: ${server.url}\n`);
+    writeFileSync(join(s.workspace, "TOOLS.md"), `Deploy key: ${secret}\n`);
+    const { SecretStore } = await import("../../src/secrets/store.ts");
+    const { loadProfileIdentities } = await import("../../src/secrets/identity.ts");
+    const paths = openProfile(s.home).paths;
+    const store = await SecretStore.open(paths, (await loadProfileIdentities(paths)).identities);
+    await store.set("GH_TOKEN", secret);
+    await store.set("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789");
+    store.close();
+    const opened = await s.open({ model: "anthropic/test-model" });
+    const events: AgentEvent[] = [];
+    await opened.agent.send({ session: "sec", text: "go", label: "trusted:owner", channel: "terminal" }, (e) => events.push(e));
+    await opened.close();
+    assert.equal(server.requests.length, 2);
+    assert.doesNotMatch(JSON.stringify(server.requests.map((r) => r.body)), /ghp_Lk3Jh8/, "the system prompt and history sent to the provider");
+    assert.match(JSON.stringify(server.requests[0]?.body), /Deploy key: \[REDACTED\]/);
+    assert.doesNotMatch(JSON.stringify(events), /ghp_Lk3Jh8/, "events (SSE, chat)");
+    for (const f of ["sessions.db", "sessions.db-wal"]) {
+      const file = join(s.home, f);
+      if ((await import("node:fs")).existsSync(file)) assert.ok(!(await import("node:fs")).readFileSync(file).includes(secret), f);
+    }
   });
 });
