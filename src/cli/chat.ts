@@ -27,7 +27,7 @@ interface ChatOptions {
   json?: boolean;
 }
 
-const HELP = `commands: /approve [ID]  /deny [ID]  /pending  /session  /help  /quit`;
+const HELP = `commands: /approve ID  /deny ID  /pending  /session  /help  /quit`;
 
 export function registerChat(program: Command, cli: Cli): void {
   program
@@ -149,17 +149,14 @@ function readCommands(approvals: PendingApprovals, session: string, onMessage: (
       return;
     }
     const [command = "", arg] = line.split(/\s+/, 2);
-    const pick = (): PendingApproval | undefined => {
-      const pending = approvals.list();
-      if (arg !== undefined) return approvals.get(arg);
-      return pending.length === 1 ? pending[0] : undefined;
-    };
+    // Always by id: "the one pending now" may be a newer request than the one you read.
+    const pick = (): PendingApproval | undefined => (arg === undefined ? undefined : approvals.get(arg));
     switch (command) {
       case "/approve":
       case "/deny": {
         const target = pick();
         if (target === undefined) {
-          process.stderr.write(`no pending approval ${arg === undefined ? "(give its id: /pending lists them)" : arg}\n`);
+          process.stderr.write(`${arg === undefined ? "give the request's id (/pending lists them)" : `no pending approval ${printable(arg)}`}\n`);
           return;
         }
         const approved = command === "/approve";
