@@ -23,6 +23,8 @@ import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors.ts";
 import type { Envelope, EnvelopeResult } from "../envelope/envelope.ts";
+import { safeJson } from "../envelope/action.ts";
+import { scrubStrings } from "../guard/redact.ts";
 import { isUntrusted, normaliseLabel, type Label } from "../policy/labels.ts";
 import type { ModelProvider, ModelToolCall, StopReason, ToolResultPart } from "./providers/types.ts";
 import type { SessionStore, StoredMessage, StoredToolCall } from "./session-store.ts";
@@ -122,13 +124,6 @@ const UNTRUSTED_TOOLS: ReadonlyMap<string, Label> = new Map<string, Label>([
 ]);
 const UNTRUSTED_ORDER: readonly Label[] = [...UNTRUSTED_TOOLS.values()];
 
-/** Every string inside a JSON-like value scrubbed; structure kept. */
-function scrubDeep(value: unknown, scrub: (t: string) => string): unknown {
-  if (typeof value === "string") return scrub(value);
-  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, scrub));
-  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [scrub(k), scrubDeep(v, scrub)]));
-  return value;
-}
 
 export class Agent {
   readonly #o: AgentOptions;
@@ -224,7 +219,7 @@ export class Agent {
       usage.outputTokens += response.usage.outputTokens;
       // What the model proposed can carry a secret it saw: stored and shown scrubbed (the envelope judges the original).
       const proposed = response.toolCalls;
-      const calls = proposed.map((c) => ({ ...c, input: scrubDeep(c.input ?? null, this.#o.scrub) }));
+      const calls = proposed.map((c) => ({ ...c, input: scrubStrings(c.input ?? null, this.#o.scrub) }));
       const said = this.#o.scrub(response.text);
       store.append(msg.session, { role: "assistant", text: said, toolCalls: calls }, "trusted:system");
       if (said !== "") answer = said;
@@ -381,13 +376,4 @@ function loadedSkills(calls: readonly StoredToolCall[]): string[] {
     skills.unshift(name);
   }
   return skills;
-}
-
-function safeJson(value: unknown): string {
-  try {
-    const t: unknown = JSON.stringify(value);
-    return typeof t === "string" ? t : "null";
-  } catch {
-    return '"[unserializable]"';
-  }
 }

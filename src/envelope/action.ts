@@ -1,5 +1,6 @@
 /** The Action: one proposed tool call, with everything policy, approval and audit need to judge it. */
 import { hash, randomUUID } from "node:crypto";
+import { errorMessage } from "../errors.ts";
 import type { Label } from "../policy/labels.ts";
 import type { Scope } from "../policy/scope.ts";
 
@@ -36,6 +37,17 @@ export function canonicalJson(value: unknown): string {
     .filter(([, v]) => v !== undefined)
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+}
+
+/** JSON for records that cannot throw (cycles, BigInt): a malformed proposal must still be recorded. */
+export function safeJson(value: unknown): string {
+  try {
+    // JSON.stringify returns undefined for undefined and functions, whatever its declared type says.
+    const text: unknown = JSON.stringify(value);
+    return typeof text === "string" ? text : "null";
+  } catch (err) {
+    return `"[unserializable arguments: ${errorMessage(err).replace(/["\\]/g, "")}]"`;
+  }
 }
 
 export function actionDigest(tool: string, args: unknown): string {

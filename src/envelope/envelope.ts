@@ -15,8 +15,8 @@ import { performance } from "node:perf_hooks";
 import { errorMessage } from "../errors.ts";
 import { MemoryRateCounter, type RateCounter } from "../policy/constraints.ts";
 import type { Decision, Policy } from "../policy/engine.ts";
-import type { Redactor } from "../guard/redact.ts";
-import { newActionId, type Action } from "./action.ts";
+import { scrubStrings, type Redactor } from "../guard/redact.ts";
+import { newActionId, safeJson, type Action } from "./action.ts";
 import { judge, prepare, type Prepared, type Proposal, type SkillCeiling } from "./judge.ts";
 import { NO_SECRETS, type Approver, type AuditSink, type EventLog, type Executor, type IssuedSecrets, type SecretBroker } from "./stages.ts";
 import type { AnyTool, ToolOutput } from "./tool.ts";
@@ -97,14 +97,6 @@ export class Envelope {
 
   #scrub(text: string, extra: readonly string[] = []): string {
     return this.#o.redactor.redact(text, [...this.#o.broker.knownValues(), ...extra]).text;
-  }
-
-  /** Every string inside a JSON-like value scrubbed; structure kept (so no redaction can break it). */
-  #scrubDeep(value: unknown, extra: readonly string[]): unknown {
-    if (typeof value === "string") return this.#scrub(value, extra);
-    if (Array.isArray(value)) return value.map((v) => this.#scrubDeep(v, extra));
-    if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [this.#scrub(k, extra), this.#scrubDeep(v, extra)]));
-    return value;
   }
 
   async submit(p: Proposal): Promise<EnvelopeResult> {
@@ -234,7 +226,7 @@ export class Envelope {
     const redacted = this.#o.redactor.redact(output, known);
     const redactedStreams = streams === undefined ? undefined : { stdout: this.#o.redactor.redact(streams.stdout, known).text, stderr: this.#o.redactor.redact(streams.stderr, known).text };
     // Executor facts are ours, but a violation message can quote a host or path the tool chose: scrubbed too.
-    const safeDetails = details === undefined ? undefined : (this.#scrubDeep(details, secrets.values) as Record<string, unknown>);
+    const safeDetails = details === undefined ? undefined : (scrubStrings(details, (t) => this.#scrub(t, secrets.values)) as Record<string, unknown>);
     lap("redact");
 
     // 5. Record the outcome with a digest of exactly what is returned.
@@ -294,16 +286,5 @@ export class Envelope {
 
   #now(): Date {
     return this.#o.now?.() ?? new Date();
-  }
-}
-
-/** JSON for the audit record that cannot throw (cycles, BigInt): a malformed proposal must still be recorded. */
-function safeJson(value: unknown): string {
-  try {
-    // JSON.stringify returns undefined for undefined and functions, whatever its declared type says.
-    const text: unknown = JSON.stringify(value);
-    return typeof text === "string" ? text : "null";
-  } catch (err) {
-    return `"[unserializable arguments: ${errorMessage(err).replace(/["\\]/g, "")}]"`;
   }
 }

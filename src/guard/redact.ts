@@ -372,3 +372,11 @@ export class StreamRedactor {
     return r.text;
   }
 }
+
+/** Every string (keys too) inside a JSON-like value passed through `scrub`; the structure is kept, so no redaction can break it. */
+export function scrubStrings(value: unknown, scrub: (text: string) => string): unknown {
+  if (typeof value === "string") return scrub(value);
+  if (Array.isArray(value)) return value.map((v) => scrubStrings(v, scrub));
+  if (value !== null && typeof value === "object") return Object.fromEntries(Object.entries(value).map(([k, v]) => [scrub(k), scrubStrings(v, scrub)]));
+  return value;
+}
