@@ -8,18 +8,16 @@ import Anthropic, { APIConnectionError, APIConnectionTimeoutError, APIError, API
 import type { ContentBlockParam, MessageCreateParamsStreaming, MessageParam, RawMessageStreamEvent, StopReason as AnthropicStopReason, Tool } from "@anthropic-ai/sdk/resources/messages";
 import { AegisError } from "../../errors.ts";
 import {
-  cancelledError,
+  consumeStream,
   cappedRetryAfterFetch,
   displayUrl,
   inputObject,
   KEYLESS_PLACEHOLDER,
   modelError,
-  otherModelError,
   pinnedHeaders,
-  retryableStatus,
+  sdkError,
   shortText,
   SILENT_LOGGER,
-  StreamIdleWatch,
   toolCallFromArguments,
   withToolUse,
   type HttpProviderSettings,
@@ -61,23 +59,15 @@ async function complete(client: Anthropic, settings: HttpProviderSettings, req: 
     ...(req.tools.length === 0 ? {} : { tools: req.tools.map(anthropicTool) }),
   };
   const assembly = new StreamAssembly(req.model, req.onTextDelta);
-  const idle = new StreamIdleWatch(settings.timeoutMs, req.signal);
-  try {
-    const stream = await client.messages.create(params, { signal: idle.signal });
-    idle.kick();
-    for await (const event of stream) {
-      idle.kick();
+  await consumeStream<RawMessageStreamEvent>(
+    settings,
+    req.signal,
+    (signal) => client.messages.create(params, { signal }),
+    (event) => {
       assembly.add(event);
-    }
-  } catch (err) {
-    if (idle.fired && req.signal?.aborted !== true) throw idle.error(provider);
-    throw anthropicError(provider, settings, err, req.signal);
-  } finally {
-    idle.stop();
-  }
-  // The SDK ends the iteration quietly when the request is aborted mid-stream.
-  if (req.signal?.aborted === true) throw cancelledError(provider);
-  if (idle.fired) throw idle.error(provider);
+    },
+    (err) => anthropicError(settings, err, req.signal),
+  );
   return assembly.finish(provider);
 }
 
@@ -243,27 +233,12 @@ function toolCallFromStream(call: ToolUseInProgress): ModelToolCall {
   return toolCallFromArguments(call.id, call.name, call.json);
 }
 
-function anthropicError(provider: string, settings: HttpProviderSettings, err: unknown, signal: AbortSignal | undefined): AegisError {
-  if (err instanceof AegisError) return err;
-  if (err instanceof APIUserAbortError || signal?.aborted === true) return cancelledError(provider);
-  if (err instanceof APIConnectionTimeoutError) {
-    return modelError(provider, `${provider} did not answer within ${String(settings.timeoutMs / 1000)}s (tried ${String(settings.maxRetries + 1)} times).`, "timeout");
-  }
-  if (err instanceof APIConnectionError) {
-    const cause = err.cause instanceof Error ? shortText(err.cause.message, 160) : shortText(err.message, 160);
-    return modelError(provider, `${provider} could not be reached at ${displayUrl(settings.baseURL)} (${cause}).`, "connection");
-  }
-  if (err instanceof APIError) {
+function anthropicError(settings: HttpProviderSettings, err: unknown, signal: AbortSignal | undefined): AegisError {
+  return sdkError(settings, { abort: APIUserAbortError, timeout: APIConnectionTimeoutError, connection: APIConnectionError, api: APIError }, err, signal, (api) => {
     // apiMessage is the API's own error.message; a proxy's plain-text error only reaches err.message (after the status).
-    const detail = shortText(err.apiMessage ?? err.message.replace(/^\d{3} /, ""));
-    // instanceof narrows to APIError<any, …>; the status is a number or undefined.
-    const status = err.status as number | undefined;
-    if (status === undefined) {
-      // An `event: error` inside a stream that had already started (e.g. overloaded_error).
-      const retryable = err.type === "overloaded_error" || err.type === "api_error" || err.type === "rate_limit_error";
-      return modelError(provider, `${provider} reported an error mid-answer: ${err.type ?? "error"}: ${detail}`, "stream_error", { retryable });
-    }
-    return modelError(provider, `${provider} answered ${String(status)}: ${detail}`, "http", { status, retryable: retryableStatus(status) });
-  }
-  return otherModelError(provider, err, signal);
+    const detail = shortText(api.apiMessage ?? api.message.replace(/^\d{3} /, ""));
+    // An `event: error` inside a stream that had already started (e.g. overloaded_error) has no status.
+    const retryable = api.type === "overloaded_error" || api.type === "api_error" || api.type === "rate_limit_error";
+    return { detail, midStream: modelError(settings.name, `${settings.name} reported an error mid-answer: ${api.type ?? "error"}: ${detail}`, "stream_error", { retryable }) };
+  });
 }

@@ -207,3 +207,74 @@ export function inputObject(input: unknown): Record<string, unknown> {
 export function withToolUse(reason: StopReason, toolCalls: readonly ModelToolCall[]): StopReason {
   return toolCalls.length > 0 && reason === "end_turn" ? "tool_use" : reason;
 }
+
+/**
+ * Opens a streaming request and feeds every event to `add`, under the idle watch (the SDKs' timeout only lasts
+ * until the headers arrive). Errors become AegisErrors through `mapError`; an abort or a silent stream is
+ * reported as such even when the SDK ends the iteration quietly.
+ */
+export async function consumeStream<E>(
+  settings: HttpProviderSettings,
+  signal: AbortSignal | undefined,
+  open: (signal: AbortSignal) => Promise<AsyncIterable<E>>,
+  add: (event: E) => void,
+  mapError: (err: unknown) => AegisError,
+): Promise<void> {
+  const provider = settings.name;
+  const idle = new StreamIdleWatch(settings.timeoutMs, signal);
+  try {
+    const stream = await open(idle.signal);
+    idle.kick();
+    for await (const event of stream) {
+      idle.kick();
+      add(event);
+    }
+  } catch (err) {
+    if (idle.fired && signal?.aborted !== true) throw idle.error(provider);
+    throw mapError(err);
+  } finally {
+    idle.stop();
+  }
+  // The SDKs end the iteration quietly when the request is aborted mid-stream.
+  if (signal?.aborted === true) throw cancelledError(provider);
+  if (idle.fired) throw idle.error(provider);
+}
+
+/** The error classes both SDKs export (same names, separate classes). */
+export interface SdkErrorClasses<A extends Error> {
+  readonly abort: abstract new (...args: never[]) => Error;
+  readonly timeout: abstract new (...args: never[]) => Error;
+  readonly connection: abstract new (...args: never[]) => Error;
+  readonly api: abstract new (...args: never[]) => A;
+}
+
+/**
+ * An SDK error as MODEL_ERROR saying what happened, with no request headers (the key) in it. `apiError` words an
+ * API error body: `detail` is the server's own message, `midStream` true for an error sent inside a stream
+ * (no HTTP status).
+ */
+export function sdkError<A extends Error & { readonly status?: unknown }>(
+  settings: HttpProviderSettings,
+  classes: SdkErrorClasses<A>,
+  err: unknown,
+  signal: AbortSignal | undefined,
+  apiError: (err: A) => { readonly detail: string; readonly midStream?: AegisError },
+): AegisError {
+  const provider = settings.name;
+  if (err instanceof AegisError) return err;
+  if (err instanceof classes.abort || signal?.aborted === true) return cancelledError(provider);
+  if (err instanceof classes.timeout) {
+    return modelError(provider, `${provider} did not answer within ${String(settings.timeoutMs / 1000)}s (tried ${String(settings.maxRetries + 1)} times).`, "timeout");
+  }
+  if (err instanceof classes.connection) {
+    const cause = err.cause instanceof Error ? shortText(err.cause.message, 160) : shortText(err.message, 160);
+    return modelError(provider, `${provider} could not be reached at ${displayUrl(settings.baseURL)} (${cause}).`, "connection");
+  }
+  if (err instanceof classes.api) {
+    const { detail, midStream } = apiError(err);
+    const status = typeof err.status === "number" ? err.status : undefined;
+    if (status === undefined) return midStream ?? modelError(provider, `${provider} reported an error mid-answer: ${detail}`, "stream_error", { retryable: false });
+    return modelError(provider, `${provider} answered ${String(status)}: ${detail}`, "http", { status, retryable: retryableStatus(status) });
+  }
+  return otherModelError(provider, err, signal);
+}

@@ -15,18 +15,16 @@ import type {
 } from "openai/resources/chat/completions";
 import { AegisError } from "../../errors.ts";
 import {
-  cancelledError,
+  consumeStream,
   cappedRetryAfterFetch,
   displayUrl,
   inputObject,
   KEYLESS_PLACEHOLDER,
   modelError,
-  otherModelError,
   pinnedHeaders,
-  retryableStatus,
+  sdkError,
   shortText,
   SILENT_LOGGER,
-  StreamIdleWatch,
   toolCallFromArguments,
   withToolUse,
   type HttpProviderSettings,
@@ -71,23 +69,15 @@ async function complete(client: OpenAI, settings: HttpProviderSettings, tokenLim
     ...(req.tools.length === 0 ? {} : { tools: req.tools.map(openAITool) }),
   };
   const assembly = new ChunkAssembly(req.model, req.onTextDelta);
-  const idle = new StreamIdleWatch(settings.timeoutMs, req.signal);
-  try {
-    const stream = await client.chat.completions.create(params, { signal: idle.signal });
-    idle.kick();
-    for await (const chunk of stream) {
-      idle.kick();
+  await consumeStream<ChatCompletionChunk>(
+    settings,
+    req.signal,
+    (signal) => client.chat.completions.create(params, { signal }),
+    (chunk) => {
       assembly.add(chunk);
-    }
-  } catch (err) {
-    if (idle.fired && req.signal?.aborted !== true) throw idle.error(provider);
-    throw openAIError(provider, settings, err, req.signal);
-  } finally {
-    idle.stop();
-  }
-  // The SDK ends the iteration quietly when the request is aborted mid-stream.
-  if (req.signal?.aborted === true) throw cancelledError(provider);
-  if (idle.fired) throw idle.error(provider);
+    },
+    (err) => openAIError(settings, err, req.signal),
+  );
   return assembly.finish(provider);
 }
 
@@ -225,23 +215,9 @@ function apiMessage(error: unknown): string | undefined {
   return undefined;
 }
 
-function openAIError(provider: string, settings: HttpProviderSettings, err: unknown, signal: AbortSignal | undefined): AegisError {
-  if (err instanceof AegisError) return err;
-  if (err instanceof APIUserAbortError || signal?.aborted === true) return cancelledError(provider);
-  if (err instanceof APIConnectionTimeoutError) {
-    return modelError(provider, `${provider} did not answer within ${String(settings.timeoutMs / 1000)}s (tried ${String(settings.maxRetries + 1)} times).`, "timeout");
-  }
-  if (err instanceof APIConnectionError) {
-    const cause = err.cause instanceof Error ? shortText(err.cause.message, 160) : shortText(err.message, 160);
-    return modelError(provider, `${provider} could not be reached at ${displayUrl(settings.baseURL)} (${cause}).`, "connection");
-  }
-  if (err instanceof APIError) {
+function openAIError(settings: HttpProviderSettings, err: unknown, signal: AbortSignal | undefined): AegisError {
+  return sdkError(settings, { abort: APIUserAbortError, timeout: APIConnectionTimeoutError, connection: APIConnectionError, api: APIError }, err, signal, (api) => {
     // err.error is the body's `error` object; a proxy's plain-text error only reaches err.message (after the status).
-    const detail = shortText(apiMessage(err.error) ?? err.message.replace(/^\d{3} /, ""));
-    // instanceof narrows to APIError<any, …>; the status is a number or undefined.
-    const status = err.status as number | undefined;
-    if (status === undefined) return modelError(provider, `${provider} reported an error mid-answer: ${detail}`, "stream_error", { retryable: false });
-    return modelError(provider, `${provider} answered ${String(status)}: ${detail}`, "http", { status, retryable: retryableStatus(status) });
-  }
-  return otherModelError(provider, err, signal);
+    return { detail: shortText(apiMessage(api.error) ?? api.message.replace(/^\d{3} /, "")) };
+  });
 }
