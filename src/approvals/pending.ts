@@ -3,7 +3,7 @@
  * `aegisclaw run`): the envelope asks, a responder (the chat's /approve, the
  * HTTP API) answers. An answer is bound to the exact action: the request
  * records the action digest, and the answer must name the request id. What a
- * responder sees is scrubbed of secrets. Unanswered requests are denied by the
+ * responder sees is what the envelope scrubbed of secrets (`ApprovalRequest.shown`). Unanswered requests are denied by the
  * envelope's approval timeout; a request whose action was cancelled is removed.
  * (The persisted queue, "approve always" and the web UI build on this.)
  */
@@ -46,13 +46,10 @@ interface Waiting {
 export class PendingApprovals implements Approver {
   readonly #waiting = new Map<string, Waiting>();
   readonly #listeners = new Set<(e: ApprovalEvent) => void>();
-  readonly #scrub: (text: string) => string;
-
-  constructor(scrub: (text: string) => string) {
-    this.#scrub = scrub;
-  }
+  #closed: string | undefined;
 
   request(req: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer> {
+    if (this.#closed !== undefined) return Promise.resolve({ approved: false, by: "system", channel: "shutdown", note: this.#closed });
     const a = req.action;
     let id = randomBytes(3).toString("hex");
     while (this.#waiting.has(id)) id = randomBytes(3).toString("hex");
@@ -61,16 +58,16 @@ export class PendingApprovals implements Approver {
       actionId: a.id,
       digest: a.digest,
       tool: a.tool,
-      scopes: a.scopes.map((s) => this.#scrub(s.text)),
-      args: clip(this.#scrub(JSON.stringify(a.args)), 8192),
-      reason: this.#scrub(req.decision.reason),
+      scopes: req.shown.scopes,
+      args: clip(req.shown.args, 8192),
+      reason: req.shown.reason,
       rule: req.decision.rule?.id,
       risk: req.risk,
       actor: a.actor,
       session: a.session,
       skill: a.skill,
       labels: a.labels,
-      influencedBy: a.influencedBy.map((i) => this.#scrub(i)),
+      influencedBy: req.shown.influencedBy,
       created: new Date().toISOString(),
     };
     return new Promise<ApprovalAnswer>((resolve) => {
@@ -106,7 +103,13 @@ export class PendingApprovals implements Approver {
     return true;
   }
 
-  /** Denies everything pending (shutdown). */
+  /** Denies everything pending and every later request (shutdown). */
+  close(note: string): void {
+    this.#closed = note;
+    this.denyAll(note);
+  }
+
+  /** Denies everything pending. */
   denyAll(note: string): void {
     for (const w of [...this.#waiting.values()]) w.resolve({ approved: false, by: "system", channel: "shutdown", note });
   }

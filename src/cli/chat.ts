@@ -63,11 +63,8 @@ Examples:
         const emit = (value: unknown): void => {
           if (json) process.stdout.write(`${JSON.stringify(value)}\n`);
         };
-        // What a request shows is scrubbed with the runtime's redactor, which exists once the agent is open.
-        let scrub = (text: string): string => text.replace(/[^\n]/g, "*");
-        const approvals = new PendingApprovals((text) => scrub(text));
+        const approvals = new PendingApprovals();
         const opened = await openAgent(cli.home(cmd), { actor: "owner", approver: approvals, ...(opts.model === undefined ? {} : { model: opts.model }) });
-        scrub = (text) => opened.runtime.scrub(text);
         // With one message and no terminal, nobody can type /approve: a request is denied at once, not left to time out.
         const noResponder = opts.message !== undefined && !process.stdin.isTTY;
         const pending = approvals;

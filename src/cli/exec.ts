@@ -47,7 +47,7 @@ class TerminalApprover implements Approver {
     if (!process.stdin.isTTY || !process.stderr.isTTY) return new NoApprover().request();
     const rl = createInterface({ input: process.stdin, output: process.stderr });
     try {
-      process.stderr.write(`${style.yellow("approval needed")}: ${printable(req.decision.reason)}\n  scopes: ${req.action.scopes.map((s) => printable(s.text)).join(", ")}\n`);
+      process.stderr.write(`${style.yellow("approval needed")}: ${printable(req.shown.reason)}\n  scopes: ${req.shown.scopes.map(printable).join(", ")}\n`);
       const answer = await rl.question("Run it? [y/N] ", { signal });
       const yes = /^y(es)?$/i.test(answer.trim());
       return { approved: yes, by: "owner", channel: "tty", note: yes ? "approved at the terminal" : "declined at the terminal" };

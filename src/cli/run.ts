@@ -22,7 +22,6 @@ import { AegisError, EXIT, errorMessage } from "../errors.ts";
 import { openAgent, type OpenedAgent } from "../agent/open.ts";
 import type { TurnResult } from "../agent/loop.ts";
 import { PendingApprovals } from "../approvals/pending.ts";
-import type { ApprovalAnswer, ApprovalRequest, Approver } from "../envelope/stages.ts";
 import { openAuditLog } from "../audit/open.ts";
 import { openProfile } from "../config/profile.ts";
 import { SecretStore } from "../secrets/store.ts";
@@ -224,16 +223,6 @@ function listen(server: Server, port: number, bind: string): Promise<number> {
 // ---------------------------------------------------------------------------
 // Approvals: answered over the API; denied at once after shutdown began
 
-class DaemonApprover implements Approver {
-  pending: PendingApprovals | undefined;
-  closing = false;
-
-  request(req: ApprovalRequest, signal: AbortSignal): Promise<ApprovalAnswer> {
-    if (this.closing || this.pending === undefined) return Promise.resolve({ approved: false, by: "system", channel: "shutdown", note: "the daemon is shutting down" });
-    return this.pending.request(req, signal);
-  }
-}
-
 function delay(ms: number): Promise<"timeout"> {
   return new Promise((resolve) => {
     setTimeout(() => {
@@ -272,8 +261,8 @@ async function runDaemon(home: string, opts: RunOptions): Promise<number> {
   // Listen for signals before anything slow: a SIGTERM during start-up still shuts down cleanly.
   const stopping = firstSignal();
 
-  const approver = new DaemonApprover();
-  const opened: OpenedAgent = await openAgent(home, { approver, passphrase: envPassphrase, ...(opts.model === undefined ? {} : { model: opts.model }) });
+  const pending = new PendingApprovals();
+  const opened: OpenedAgent = await openAgent(home, { approver: pending, passphrase: envPassphrase, ...(opts.model === undefined ? {} : { model: opts.model }) });
   const { runtime, agent, sessions } = opened;
   const say = (text: string): void => {
     if (!json) process.stderr.write(`${text}\n`);
@@ -295,8 +284,6 @@ async function runDaemon(home: string, opts: RunOptions): Promise<number> {
       throw new AegisError("SECRET_MISSING", `${API_TOKEN_SECRET} is shorter than ${String(MIN_TOKEN_LENGTH)} characters, so it could be guessed. Replace it with a random one: aegisclaw run --rotate-token`);
     }
     const token = new BearerToken(tokenText);
-    const pending = new PendingApprovals((t) => runtime.scrub(t));
-    approver.pending = pending;
 
     const scheme = plan.tls === undefined ? "http" : "https";
     let origin: RequestOrigin = { scheme, hosts: new Set() };
@@ -384,14 +371,13 @@ async function runDaemon(home: string, opts: RunOptions): Promise<number> {
     const signal = await stopping;
     // 1. Take nothing new: no connections, no messages; approvals still waiting are denied, new ones too.
     accepting = false;
-    approver.closing = true;
     const listening = server;
     const closed = new Promise<void>((resolve) => listening.close(() => {
       resolve();
     }));
     listening.closeIdleConnections();
     const approvalsDenied = pending.list().length;
-    pending.denyAll("the daemon is shutting down");
+    pending.close("the daemon is shutting down");
     const atStop = inFlight.size;
     if (json) process.stdout.write(`${JSON.stringify({ event: "stopping", signal, inFlight: atStop, approvalsDenied, deadlineS: shutdownSeconds })}\n`);
     say(`aegisclaw: ${signal}: stopping${atStop > 0 ? `, waiting up to ${String(shutdownSeconds)} s for ${String(atStop)} turn(s) in flight` : ""}${approvalsDenied > 0 ? `; ${String(approvalsDenied)} pending approval(s) denied` : ""} (${signal} again exits at once)`);

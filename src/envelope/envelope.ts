@@ -274,7 +274,16 @@ export class Envelope {
     });
     try {
       return await Promise.race([
-        this.#o.approver.request({ action, decision, risk: tool.risk, description: tool.description }, controller.signal),
+        this.#o.approver.request(
+          {
+            action,
+            decision,
+            risk: tool.risk,
+            description: tool.description,
+            shown: { scopes: action.scopes.map((x) => this.#scrub(x.text)), args: this.#scrub(safeJson(action.args)), reason: this.#scrub(decision.reason), influencedBy: action.influencedBy.map((x) => this.#scrub(x)) },
+          },
+          controller.signal,
+        ),
         timeout,
       ]);
     } catch (err) {

@@ -15,6 +15,16 @@ export interface ApprovalRequest {
   readonly decision: Decision;
   readonly risk: AnyTool["risk"];
   readonly description: string;
+  /** What a person is shown, scrubbed of secrets by the envelope (every responder shows this, never raw args). */
+  readonly shown: ApprovalDisplay;
+}
+
+export interface ApprovalDisplay {
+  readonly scopes: readonly string[];
+  /** The arguments as JSON. */
+  readonly args: string;
+  readonly reason: string;
+  readonly influencedBy: readonly string[];
 }
 
 export interface ApprovalAnswer {

@@ -86,7 +86,7 @@ describe("agent loop", () => {
 
   test("an approval from the owner lets the model's command run in the sandbox, bound to that exact action", async (t) => {
     const s = await setup(t, [{ tool_calls: [{ name: "exec", input: { argv: ["cat", "notes.txt"] } }] }, { text: "done" }]);
-    const approvals = new PendingApprovals((x) => x);
+    const approvals = new PendingApprovals();
     approvals.subscribe((e) => {
       if (e.type === "requested") {
         assert.equal(e.approval.tool, "shell.exec");

@@ -71,7 +71,7 @@ function fixture(t: TestContext): Fixture {
   const app = createHttpApi({
     agent,
     sessions: store,
-    approvals: new PendingApprovals((s) => s),
+    approvals: new PendingApprovals(),
     modelRef: "test/gated",
     version: "9.9.9",
     token: new BearerToken(token),

@@ -246,6 +246,23 @@ describe("envelope", () => {
     assert.match(all, /\[REDACTED\]/);
   });
 
+  test("attack: what an approver is shown is scrubbed by the envelope, whoever the approver is", async (t) => {
+    const secret = "sk-live-abcdef123456";
+    const broker: SecretBroker = { issue: () => Promise.resolve<IssuedSecrets>({ env: {}, values: [], names: [], revoke: () => Promise.resolve() }), knownValues: () => [secret] };
+    const shown: string[] = [];
+    const approver: Approver = {
+      request: (req) => {
+        shown.push(JSON.stringify(req.shown));
+        return Promise.resolve({ approved: false, by: "owner", channel: "test" });
+      },
+    };
+    const h = await harness(t, { broker, approver });
+    await h.envelope.submit({ ...base, tool: "mail.send", args: { to: `${secret}@b.example` }, influencedBy: [`mail-${secret}`] });
+    assert.equal(shown.length, 1);
+    assert.ok(!(shown[0] ?? "").includes(secret), shown[0]);
+    assert.match(shown[0] ?? "", /\[REDACTED\]/);
+  });
+
   test("rate limits count executed calls and then deny", async (t) => {
     const h = await harness(t);
     const results = [];
